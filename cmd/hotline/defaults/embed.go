@@ -1,0 +1,14 @@
+// Package defaults holds Hotline's embedded default configuration and demo prompts,
+// compiled into the binary so that `hotline serve` runs with no files at all.
+// It must not import any other package of the project.
+package defaults
+
+import "embed"
+
+// FS holds hotline.yaml and prompts/*.wav. Prompt paths in hotline.yaml are relative to it.
+//
+//go:embed hotline.yaml prompts/*.wav
+var FS embed.FS
+
+// ConfigName is the name of the default configuration file inside FS.
+const ConfigName = "hotline.yaml"

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hotline-ivr/hotline/ivr"
+	"github.com/hotline-ivr/hotline/sip"
+)
+
+func serveCmd() *cobra.Command {
+	var cfgPath string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Answer calls: SIP over UDP and TCP, the menu tree, the admin API",
+		Long: "Runs Hotline. With no --config it runs the embedded default: the demo menu on\n" +
+			"SIP 127.0.0.1:5060 (UDP and TCP) and the admin API on 127.0.0.1:8080.\n" +
+			"Every key can be overridden by HOTLINE_<SECTION>_<KEY>, e.g. HOTLINE_SIP_LISTEN.\n" +
+			"SIGHUP re-reads the config file and swaps in the new menu for new calls.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			s, err := start(ctx, cfgPath, log)
+			if err != nil {
+				return err
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			return s.run(ctx, hup)
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "config file (YAML, TOML or JSON); default: the embedded demo")
+	return c
+}
+
+// server is a running Hotline: the engine, its SIP sockets and the admin API.
+type server struct {
+	cfgPath   string
+	log       *slog.Logger
+	eng       *ivr.Engine
+	admin     *ivr.Admin
+	hs        *http.Server
+	udp       net.PacketConn
+	tcp, aln  net.Listener
+	errc      chan error
+	cancel    context.CancelCauseFunc
+	SIPAddr   string // bound SIP address (UDP and TCP)
+	AdminAddr string // bound admin HTTP address
+}
+
+// start loads the config, binds every socket and starts serving; it returns once ready.
+func start(ctx context.Context, cfgPath string, log *slog.Logger) (*server, error) {
+	l, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	menu, err := buildMenu(l)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.Source, err)
+	}
+	eng, err := ivr.NewEngine(ivr.Config{Media: l.Media, Admin: l.Admin}, menu, log)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sip.NewServer(l.SIP, eng.SIPHandler())
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfgPath: cfgPath, log: log, eng: eng, admin: ivr.NewAdmin(eng), errc: make(chan error, 3)}
+	// UDP and TCP on the same port: bind UDP first, then TCP on the port it got.
+	if s.udp, err = net.ListenPacket("udp", l.SIP.Listen); err != nil {
+		return nil, fmt.Errorf("sip.listen: %w", err)
+	}
+	s.SIPAddr = s.udp.LocalAddr().String()
+	if s.tcp, err = net.Listen("tcp", s.SIPAddr); err != nil {
+		s.udp.Close()
+		return nil, fmt.Errorf("sip.listen: %w", err)
+	}
+	if s.aln, err = net.Listen("tcp", l.Admin.Listen); err != nil {
+		s.udp.Close()
+		s.tcp.Close()
+		return nil, fmt.Errorf("admin.listen: %w", err)
+	}
+	s.AdminAddr = s.aln.Addr().String()
+	s.hs = &http.Server{Handler: s.admin, ReadHeaderTimeout: 5 * time.Second}
+
+	ctx, s.cancel = context.WithCancelCause(ctx)
+	go func() { s.errc <- srv.ServeUDP(ctx, s.udp) }()
+	go func() { s.errc <- srv.ServeTCP(ctx, s.tcp) }()
+	go func() {
+		if err := s.hs.Serve(s.aln); !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- err
+		}
+	}()
+	s.admin.SetReady(true)
+	log.Info("hotline serving", "config", l.Source, "sip", s.SIPAddr, "admin", "http://"+s.AdminAddr,
+		"menu_version", menu.Tree.Version())
+	return s, nil
+}
+
+// run serves until ctx ends or a listener fails; a value on hup reloads the config.
+func (s *server) run(ctx context.Context, hup <-chan os.Signal) error {
+	for {
+		select {
+		case <-hup:
+			if err := s.reload(); err != nil {
+				s.log.Error("reload refused; the running menu stays", "err", err)
+			} else {
+				s.log.Info("menu reloaded", "menu_version", s.eng.MenuVersion())
+			}
+		case err := <-s.errc:
+			s.stop(err)
+			return err
+		case <-ctx.Done():
+			s.stop(nil)
+			s.log.Info("hotline stopped")
+			return nil
+		}
+	}
+}
+
+func (s *server) reload() error {
+	l, err := loadConfig(s.cfgPath)
+	if err != nil {
+		return err
+	}
+	menu, err := buildMenu(l)
+	if err != nil {
+		return err
+	}
+	s.eng.SetMenu(menu)
+	return nil
+}
+
+// stop ends every call and closes every socket.
+func (s *server) stop(cause error) {
+	s.admin.SetReady(false)
+	s.cancel(cause)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.hs.Shutdown(ctx)
+	s.udp.Close()
+	s.tcp.Close()
+}

@@ -1,0 +1,73 @@
+package ivr
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Admin serves the admin HTTP API: /healthz, /readyz, /metrics and /api/v1/calls.
+type Admin struct {
+	e     *Engine
+	ready atomic.Bool
+	mux   *http.ServeMux
+}
+
+// NewAdmin returns the admin API of e. It reports not ready until SetReady(true).
+func NewAdmin(e *Engine) *Admin {
+	a := &Admin{e: e, mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
+	a.mux.HandleFunc("GET /api/v1/calls", a.calls)
+	a.mux.HandleFunc("GET /api/v1/calls/{id}", a.call)
+	return a
+}
+
+// SetReady marks the server ready (SIP listening, menu loaded) or not.
+func (a *Admin) SetReady(ok bool) { a.ready.Store(ok) }
+
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !a.ready.Load() {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// CallsResponse is the body of GET /api/v1/calls.
+type CallsResponse struct {
+	Live     []*CallRecord `json:"live"`
+	Finished []*CallRecord `json:"finished"`
+}
+
+func (a *Admin) calls(w http.ResponseWriter, _ *http.Request) {
+	live, finished := a.e.records.snapshot()
+	if live == nil {
+		live = []*CallRecord{}
+	}
+	writeJSON(w, http.StatusOK, CallsResponse{Live: live, Finished: finished})
+}
+
+func (a *Admin) call(w http.ResponseWriter, r *http.Request) {
+	rec := a.e.records.find(r.PathValue("id"))
+	if rec == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such call"})
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

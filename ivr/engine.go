@@ -1,0 +1,222 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotline-ivr/hotline/media"
+	"github.com/hotline-ivr/hotline/media/sdp"
+	"github.com/hotline-ivr/hotline/menus"
+	"github.com/hotline-ivr/hotline/sip"
+)
+
+// AdminConfig configures the admin HTTP API.
+type AdminConfig struct {
+	// Listen is the admin HTTP address; default 127.0.0.1:8080.
+	Listen string `mapstructure:"listen"`
+	// CallHistory is how many finished calls /api/v1/calls keeps; default 1000.
+	CallHistory int `mapstructure:"call_history"`
+}
+
+// Config configures an Engine.
+type Config struct {
+	Media media.Config
+	Admin AdminConfig
+}
+
+// Leg is the caller's side of a call as the engine needs it (STYLE.md B1).
+// *sip.Leg satisfies it.
+type Leg interface {
+	ID() string
+	RemoteSDP() []byte
+	Answer(ctx context.Context, sdp []byte) error
+	Hangup(ctx context.Context, cause error) error
+	Done() <-chan struct{}
+}
+
+// CallInfo is what the signalling layer knows of a call beyond the Leg.
+type CallInfo struct {
+	Caller Party
+	Source string
+}
+
+// Menu is a compiled menu tree with its prompts loaded, shared read-only by every call
+// that starts while it is current.
+type Menu struct {
+	Tree    *menus.Tree
+	Prompts map[string]*media.Prompt
+}
+
+// LoadMenu loads every prompt the tree names from fsys (paths relative to its root).
+// Errors name the config key of the prompt that failed.
+func LoadMenu(tree *menus.Tree, fsys fs.FS) (*Menu, error) {
+	m := &Menu{Tree: tree, Prompts: make(map[string]*media.Prompt)}
+	var errs []error
+	for name, pc := range tree.Prompts() {
+		data, err := fs.ReadFile(fsys, pc.File)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("menus.prompts.%s.file: %w", name, err))
+			continue
+		}
+		p, err := media.DecodeWAV(name, data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("menus.prompts.%s.file: %s: %w", name, pc.File, err))
+			continue
+		}
+		m.Prompts[name] = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Engine answers calls and walks each caller through the current menu.
+type Engine struct {
+	cfg     Config
+	menu    atomic.Pointer[Menu]
+	pool    *media.PortPool
+	records *records
+	metrics *metrics
+	log     *slog.Logger
+	rtpIP   netip.Addr
+	now     func() time.Time
+}
+
+// NewEngine returns an engine serving menu to new calls.
+func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
+	if err := cfg.Media.Validate(); err != nil {
+		return nil, err
+	}
+	ip, err := netip.ParseAddr(cfg.Media.RTPAddress)
+	if err != nil {
+		return nil, fmt.Errorf("media.rtp_address: %w", err)
+	}
+	pool, err := media.NewPortPool(ip, cfg.Media.RTPPortMin, cfg.Media.RTPPortMax)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{
+		cfg:     cfg,
+		pool:    pool,
+		records: newRecords(cfg.Admin.CallHistory),
+		metrics: newMetrics(),
+		log:     log,
+		rtpIP:   ip,
+		now:     time.Now,
+	}
+	e.menu.Store(menu)
+	return e, nil
+}
+
+// SetMenu makes menu the tree for calls that start from now on; calls in progress keep theirs.
+func (e *Engine) SetMenu(menu *Menu) { e.menu.Store(menu) }
+
+// SIPHandler adapts the engine to the sip server.
+func (e *Engine) SIPHandler() sip.Handler {
+	return sip.HandlerFunc(func(ctx context.Context, l *sip.Leg) error {
+		f := l.From()
+		return e.ServeCall(ctx, l, CallInfo{
+			Caller: Party{User: f.User, Display: f.Display, URI: f.URI},
+			Source: l.Source(),
+		})
+	})
+}
+
+// Outcomes recorded per call and counted in hotline_calls_total.
+const (
+	OutcomeCallerHangup = "caller_hangup" // caller hung up in the menu
+	OutcomeGoodbye      = "goodbye"       // caller chose an option that ends the call
+	OutcomeMaxRetries   = "max_retries"   // too many timeouts or invalid keys; ended politely
+	OutcomeRejected     = "rejected"      // not answered: unusable SDP or no media port
+	OutcomeError        = "error"
+	OutcomeShutdown     = "shutdown"
+)
+
+// ServeCall answers the leg and runs the call until it ends. It runs on the call's own
+// goroutine (STYLE.md C1) and returns when the call is over.
+func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err error) {
+	menu := e.menu.Load()
+	rec := &CallRecord{
+		CallID:      leg.ID(),
+		Caller:      info.Caller,
+		Source:      info.Source,
+		TreeVersion: menu.Tree.Version(),
+		Start:       e.now(),
+	}
+	e.metrics.callsActive.Inc()
+	e.records.publish(rec)
+	defer func() {
+		if p := recover(); p != nil { // STYLE.md C7
+			err = fmt.Errorf("call %s: panic: %v", leg.ID(), p)
+			rec.Outcome = OutcomeError
+		}
+		end := e.now()
+		rec.End = &end
+		if rec.Outcome == "" {
+			rec.Outcome = OutcomeError
+		}
+		e.records.finish(rec)
+		e.metrics.callsActive.Dec()
+		e.metrics.callsTotal.WithLabelValues(rec.Outcome).Inc()
+		if err != nil {
+			e.log.Warn("call ended", "call_id", rec.CallID, "outcome", rec.Outcome, "err", err)
+		} else {
+			e.log.Info("call ended", "call_id", rec.CallID, "outcome", rec.Outcome,
+				"nodes", len(rec.Nodes), "keys", len(rec.Keys))
+		}
+	}()
+
+	conn, err := e.pool.Listen()
+	if err != nil {
+		rec.Outcome = OutcomeRejected
+		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("call %s: rtp port: %w", leg.ID(), err)}
+	}
+	defer e.pool.Release(conn)
+	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	answer, neg, err := sdp.Answer(leg.RemoteSDP(), sdp.AnswerOptions{
+		Addr:      local,
+		Codecs:    e.cfg.Media.CodecNames(),
+		SessionID: uint64(e.now().UnixNano()),
+	})
+	if err != nil {
+		rec.Outcome = OutcomeRejected
+		return &sip.RejectError{Code: 488, Reason: "Not Acceptable Here", Err: fmt.Errorf("call %s: sdp: %w", leg.ID(), err)}
+	}
+	rec.Codec = string(neg.Codec.Name)
+
+	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote})
+	sess.Start(ctx)
+	defer sess.Close()
+
+	if err := leg.Answer(ctx, answer); err != nil {
+		rec.Outcome = outcomeFromCause(ctx, OutcomeError)
+		return fmt.Errorf("call %s: answer: %w", leg.ID(), err)
+	}
+	c := &call{e: e, leg: leg, sess: sess, menu: menu, machine: menus.NewMachine(menu.Tree), rec: rec}
+	return c.run(ctx)
+}
+
+// outcomeFromCause maps the call context's cause to an outcome.
+func outcomeFromCause(ctx context.Context, otherwise string) string {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, sip.ErrHangup), errors.Is(cause, sip.ErrCanceled):
+		return OutcomeCallerHangup
+	case cause != nil:
+		return OutcomeShutdown
+	}
+	return otherwise
+}
+
+// MenuVersion returns the version of the menu new calls get.
+func (e *Engine) MenuVersion() string { return e.menu.Load().Tree.Version() }

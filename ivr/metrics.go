@@ -1,0 +1,35 @@
+package ivr
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are per engine, on the engine's own registry (no globals: tests run engines in parallel).
+type metrics struct {
+	reg         *prometheus.Registry
+	callsActive prometheus.Gauge
+	callsTotal  *prometheus.CounterVec
+	digits      *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		callsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotline_calls_active",
+			Help: "Calls in progress.",
+		}),
+		callsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_calls_total",
+			Help: "Finished calls by outcome.",
+		}, []string{"outcome"}),
+		digits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_dtmf_digits_total",
+			Help: "Key presses received, by how they arrived (rfc4733, info, inband).",
+		}, []string{"mode"}),
+	}
+	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,131 @@
+package ivr
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Party is one end of a call as the caller presented it (From user and display name).
+type Party struct {
+	User    string `json:"user"`
+	Display string `json:"display,omitempty"`
+	URI     string `json:"uri,omitempty"`
+}
+
+// NodeVisit is one menu node the caller entered.
+type NodeVisit struct {
+	Node string    `json:"node"`
+	At   time.Time `json:"at"`
+}
+
+// KeyPress is one key the caller pressed, with how it arrived.
+type KeyPress struct {
+	Key  string    `json:"key"`
+	Mode string    `json:"mode"`
+	Node string    `json:"node"`
+	At   time.Time `json:"at"`
+}
+
+// PromptPlay is one prompt that started playing to the caller.
+type PromptPlay struct {
+	Prompt string    `json:"prompt"`
+	At     time.Time `json:"at"`
+}
+
+// CallRecord is what the admin API shows of a call, live or finished.
+type CallRecord struct {
+	CallID      string       `json:"call_id"`
+	Caller      Party        `json:"caller"`
+	Source      string       `json:"source,omitempty"`
+	Codec       string       `json:"codec,omitempty"`
+	TreeVersion string       `json:"tree_version,omitempty"`
+	Start       time.Time    `json:"start"`
+	End         *time.Time   `json:"end,omitempty"`
+	Nodes       []NodeVisit  `json:"nodes"`
+	Keys        []KeyPress   `json:"keys"`
+	Prompts     []PromptPlay `json:"prompts"`
+	Outcome     string       `json:"outcome,omitempty"`
+}
+
+// clone returns a deep copy, so the call goroutine can keep appending to its own record.
+func (r *CallRecord) clone() *CallRecord {
+	c := *r
+	c.Nodes = slices.Clone(r.Nodes)
+	c.Keys = slices.Clone(r.Keys)
+	c.Prompts = slices.Clone(r.Prompts)
+	if r.End != nil {
+		e := *r.End
+		c.End = &e
+	}
+	return &c
+}
+
+// records holds published copies of live call records and a ring of finished ones.
+// Call goroutines publish a copy after each event; the admin API reads.
+type records struct {
+	mu       sync.Mutex
+	live     map[string]*CallRecord
+	finished []*CallRecord // ring, oldest first once full
+	next     int
+	size     int
+}
+
+func newRecords(size int) *records {
+	if size <= 0 {
+		size = 1000
+	}
+	return &records{live: make(map[string]*CallRecord), size: size}
+}
+
+func (rs *records) publish(r *CallRecord) {
+	c := r.clone()
+	rs.mu.Lock()
+	rs.live[c.CallID] = c
+	rs.mu.Unlock()
+}
+
+func (rs *records) finish(r *CallRecord) {
+	c := r.clone()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.live, c.CallID)
+	if len(rs.finished) < rs.size {
+		rs.finished = append(rs.finished, c)
+		return
+	}
+	rs.finished[rs.next] = c
+	rs.next = (rs.next + 1) % rs.size
+}
+
+// snapshot returns live calls (by start time) and finished calls, newest first.
+func (rs *records) snapshot() (live, finished []*CallRecord) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, r := range rs.live {
+		live = append(live, r)
+	}
+	slices.SortFunc(live, func(a, b *CallRecord) int { return a.Start.Compare(b.Start) })
+	n := len(rs.finished)
+	finished = make([]*CallRecord, 0, n)
+	for i := range n {
+		// newest first: the element just before next, walking backwards
+		finished = append(finished, rs.finished[(rs.next-1-i+2*n)%n])
+	}
+	return live, finished
+}
+
+// find returns the record of a call by Call-ID, live or finished.
+func (rs *records) find(id string) *CallRecord {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if r, ok := rs.live[id]; ok {
+		return r
+	}
+	for _, r := range rs.finished {
+		if r.CallID == id {
+			return r
+		}
+	}
+	return nil
+}

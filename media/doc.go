@@ -1,0 +1,16 @@
+// Package media carries the audio of one call leg: RTP over UDP (RFC 3550),
+// G.711 µ-law and A-law (ITU-T G.711, RFC 3551 §4.5.14), prompt playback,
+// and RFC 4733 telephone-event DTMF in both directions.
+//
+// A [Session] owns one RTP socket with exactly two goroutines: a reader,
+// which latches onto the first source it hears (symmetric RTP), reports key
+// presses on [Session.Digits] and hands audio payloads to a callback, and a
+// writer paced at 20 ms that sends one 160-byte G.711 frame per packet,
+// silence when nothing plays. Neither blocks on the call goroutine and
+// neither allocates per packet. [Prompt] values are decoded from WAV once,
+// encoded once to both codecs, and shared read-only by every call.
+// [DTMFReceiver] is the pure RFC 4733 receive state machine used by Session.
+//
+// media knows nothing of SIP: it must not import sipgo, nor the project's
+// sip, ivr, menus or queue packages. SDP offer/answer lives in media/sdp.
+package media
