@@ -95,9 +95,9 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 	if err := cfg.Media.Validate(); err != nil {
 		return nil, err
 	}
-	ip, err := netip.ParseAddr(cfg.Media.RTPAddress)
+	ip, err := cfg.Media.Addr()
 	if err != nil {
-		return nil, fmt.Errorf("media.rtp_address: %w", err)
+		return nil, err
 	}
 	pool, err := media.NewPortPool(ip, cfg.Media.RTPPortMin, cfg.Media.RTPPortMax)
 	if err != nil {

@@ -18,31 +18,31 @@ var ErrNoPorts = errors.New("no free rtp port")
 // next odd one). It is safe for concurrent use.
 type PortPool struct {
 	ip       netip.Addr
-	min, max int // both 0: ephemeral ports
+	min, max int // even bounds of the range; both 0: ephemeral ports
 
 	mu    sync.Mutex
-	next  int               // next even port to try
+	next  int              // next even port to try
 	inUse map[int]struct{} // ports handed out and not yet released
 }
 
-// NewPortPool returns a pool binding ip on the even ports of [min, max].
-// min = max = 0 binds ephemeral ports chosen by the system instead.
-func NewPortPool(ip netip.Addr, min, max int) (*PortPool, error) {
+// NewPortPool returns a pool binding ip on the even ports of [lo, hi].
+// lo = hi = 0 binds ephemeral ports chosen by the system instead.
+func NewPortPool(ip netip.Addr, lo, hi int) (*PortPool, error) {
 	if !ip.IsValid() {
 		return nil, errors.New("port pool: invalid ip address")
 	}
 	p := &PortPool{ip: ip.Unmap(), inUse: make(map[int]struct{})}
-	if min == 0 && max == 0 {
+	if lo == 0 && hi == 0 {
 		return p, nil
 	}
-	if min < 1 || max > 65535 || min > max {
-		return nil, fmt.Errorf("port pool: bad port range %d-%d", min, max)
+	if lo < 1 || hi > 65535 || lo > hi {
+		return nil, fmt.Errorf("port pool: bad port range %d-%d", lo, hi)
 	}
-	min += min & 1
-	if min > max {
-		return nil, fmt.Errorf("port pool: no even port in range %d-%d", min-1, max)
+	first := lo + lo&1
+	if first > hi {
+		return nil, fmt.Errorf("port pool: no even port in range %d-%d", lo, hi)
 	}
-	p.min, p.max, p.next = min, max, min
+	p.min, p.max, p.next = first, hi, first
 	return p, nil
 }
 

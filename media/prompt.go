@@ -171,7 +171,7 @@ func DecodeWAV(name string, data []byte) (*Prompt, error) {
 func WriteWAV(w io.Writer, pcm []int16) error {
 	const headerSize = 44
 	dataSize := 2 * len(pcm)
-	if dataSize > 0xFFFFFFFF-headerSize+8 {
+	if uint64(dataSize) > 0xFFFFFFFF-headerSize+8 {
 		return fmt.Errorf("write wav: %d samples: %w", len(pcm), ErrWAV)
 	}
 	buf := make([]byte, headerSize, headerSize+dataSize)

@@ -1,0 +1,531 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Session tuning.
+const (
+	// DefaultDigitDuration is the length of a SendDigit press when none is
+	// given.
+	DefaultDigitDuration = 100 * time.Millisecond
+	// digitBuffer is the capacity of the Digits channel.
+	digitBuffer = 16
+	// doneBuffer is the capacity of the Done channel.
+	doneBuffer = 8
+	// sendQueue caps SendDigit presses waiting to be sent.
+	sendQueue = 32
+	// maxPacket bounds a received datagram; G.711 packets are 172 bytes.
+	maxPacket = 1500
+	// rtpHeaderSize is the fixed RTP header, RFC 3550 §5.1.
+	rtpHeaderSize = 12
+	// eventVolume is the volume of sent events, -10 dBm0 (RFC 4733 §2.3.4).
+	eventVolume = 10
+	// endRepeats is how often the final packet of an event is sent
+	// (RFC 4733 §2.5.1.4).
+	endRepeats = 3
+	// expireEvery is how many audio packets pass between DTMF expiry
+	// checks (16 × 20 ms).
+	expireEvery = 16
+)
+
+// SessionConfig describes the RTP stream of one call leg, usually taken
+// from the SDP negotiation (media/sdp).
+type SessionConfig struct {
+	// Codec is the audio codec and payload type, PCMU or PCMA. The zero
+	// value means PCMU with payload type 0.
+	Codec Codec
+	// DTMFPT is the telephone-event payload type (RFC 4733 §7.1.1); 0 means
+	// it was not negotiated: no event is sent or looked for.
+	DTMFPT uint8
+	// Remote is where to send RTP until the peer is heard. The first
+	// source a valid RTP packet comes from replaces it for good (symmetric
+	// RTP latching, RFC 4961); packets from other sources are then ignored.
+	Remote netip.AddrPort
+	// OnAudio, when set, is called on the reader goroutine with the payload
+	// of each received audio packet. The slice is reused for the next
+	// packet: copy what you keep, and return quickly.
+	OnAudio func(payload []byte)
+}
+
+// SessionStats are a Session's counters.
+type SessionStats struct {
+	PacketsIn      uint64 // valid RTP packets accepted from the peer
+	BytesIn        uint64 // their size, headers included
+	PacketsOut     uint64 // RTP packets sent
+	BytesOut       uint64 // their size, headers included
+	PacketsIgnored uint64 // malformed, from a foreign source, or of an unknown payload type
+	SendErrors     uint64 // failed writes
+	DigitsDropped  uint64 // key presses lost because Digits was full
+	DTMFTimeouts   uint64 // events whose end packet never came
+}
+
+type sessionCounters struct {
+	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
+	ignored, sendErrors, digitsDropped       atomic.Uint64
+	dtmfTimeouts                             atomic.Uint64
+}
+
+// playback is one Play call: prompts played back to back.
+type playback struct {
+	id      uint64
+	prompts []*Prompt
+}
+
+// digitReq is one SendDigit call.
+type digitReq struct {
+	code     uint8
+	duration uint16 // samples
+}
+
+// Session sends and receives the RTP of one call leg on a UDP socket it
+// does not own (RFC 3550, RFC 3551, RFC 4733). After Start it runs one
+// reader and one writer goroutine until Close or the end of the Start
+// context. Its methods are safe for concurrent use and never block on the
+// network.
+type Session struct {
+	conn   *net.UDPConn
+	cfg    SessionConfig
+	local  netip.AddrPort
+	digits chan Digit
+	done   chan uint64
+	quit   chan struct{}
+	playID atomic.Uint64
+	stats  sessionCounters
+
+	// mu guards the hand-over to the writer, checked once per tick, and
+	// the lifecycle fields.
+	mu         sync.Mutex
+	remote     netip.AddrPort
+	pending    *playback // next playback, nil for silence
+	hasPending bool      // pending is set (Play or Stop called)
+	sendQ      []digitReq
+	started    bool
+	closed     bool
+	stopAfter  func() bool
+
+	quitOnce sync.Once
+	wg       sync.WaitGroup
+
+	rx receiver // owned by the reader goroutine
+	tx sender   // owned by the writer goroutine
+}
+
+// receiver is the reader goroutine's state.
+type receiver struct {
+	pkt     rtp.Packet // reused: Unmarshal does not allocate into it
+	latched bool
+	source  netip.AddrPort
+	dtmf    DTMFReceiver
+	count   uint32 // audio packets since the last expiry check
+}
+
+// sender is the writer goroutine's state.
+type sender struct {
+	buf     [rtpHeaderSize + FrameSize]byte
+	silence [FrameSize]byte
+	hdr     rtp.Header
+	ts      uint32 // RTP clock: timestamp of the current 20 ms slot
+	marker  bool   // next audio packet starts a talkspurt
+
+	play   *playback
+	pi, fi int // prompt and frame index in play
+
+	event     bool // an event is being sent
+	ev        digitReq
+	evTS      uint32
+	evDur     uint16
+	evEnds    int
+	evStarted bool
+}
+
+// NewSession prepares a session on conn; nothing is sent or read before
+// Start. conn stays the caller's: Close does not close it.
+func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
+	if cfg.Codec.Name == "" {
+		cfg.Codec = CodecPCMU
+	}
+	s := &Session{
+		conn:   conn,
+		cfg:    cfg,
+		digits: make(chan Digit, digitBuffer),
+		done:   make(chan uint64, doneBuffer),
+		quit:   make(chan struct{}),
+		remote: unmap(cfg.Remote),
+		sendQ:  make([]digitReq, 0, sendQueue),
+	}
+	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		s.local = unmap(a.AddrPort())
+	}
+	// RFC 3550 §5.1: random initial sequence number, timestamp and SSRC.
+	s.tx.hdr = rtp.Header{
+		Version:        2,
+		SequenceNumber: uint16(rand.Uint32()),
+		SSRC:           rand.Uint32(),
+	}
+	s.tx.ts = rand.Uint32()
+	s.tx.marker = true
+	for i := range s.tx.silence {
+		s.tx.silence[i] = Silence(cfg.Codec.Name)
+	}
+	return s
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// Start launches the reader and the 20 ms paced writer. They stop when ctx
+// ends or Close is called. Start after Start or Close does nothing.
+func (s *Session) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return
+	}
+	s.started = true
+	s.wg.Add(2)
+	go s.readLoop()
+	go s.writeLoop()
+	s.stopAfter = context.AfterFunc(ctx, s.shutdown)
+}
+
+// shutdown tells both goroutines to stop; a past read deadline unblocks the
+// reader without closing the socket.
+func (s *Session) shutdown() {
+	s.quitOnce.Do(func() {
+		close(s.quit)
+		_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+	})
+}
+
+// Close stops the goroutines and waits for them. It does not close the
+// socket (release it with PortPool.Release), and clears the read deadline it
+// used. Close is idempotent and always returns nil.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	already := s.closed
+	s.closed = true
+	stop := s.stopAfter
+	s.mu.Unlock()
+	if already {
+		s.wg.Wait()
+		return nil
+	}
+	s.shutdown()
+	if stop != nil {
+		stop()
+	}
+	s.wg.Wait()
+	if n := s.rx.dtmf.Expire(time.Now()); n > 0 {
+		s.stats.dtmfTimeouts.Add(uint64(n))
+	}
+	_ = s.conn.SetReadDeadline(time.Time{})
+	return nil
+}
+
+// LocalAddr returns the socket's local address.
+func (s *Session) LocalAddr() netip.AddrPort { return s.local }
+
+// Remote returns where RTP is sent: the configured remote, or the latched
+// source once the peer has been heard.
+func (s *Session) Remote() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remote
+}
+
+// Digits delivers RFC 4733 key presses, each once, at the first packet of
+// its event. When the channel is full a press is dropped and counted.
+func (s *Session) Digits() <-chan Digit { return s.digits }
+
+// Done delivers the id of each playback that ran to its end; stopped or
+// replaced playbacks are not reported. If the channel is full the oldest id
+// is dropped, so the latest is never lost.
+func (s *Session) Done() <-chan uint64 { return s.done }
+
+// Play replaces whatever plays (barge-in) with prompts, played back to back
+// from the next 20 ms slot, and returns the id Done will report when they
+// have all played. Nil prompts are skipped; with none, the playback ends at
+// the next slot. Play never blocks.
+func (s *Session) Play(prompts ...*Prompt) uint64 {
+	id := s.playID.Add(1)
+	p := &playback{id: id, prompts: slices.DeleteFunc(slices.Clone(prompts), func(p *Prompt) bool { return p == nil })}
+	s.mu.Lock()
+	s.pending, s.hasPending = p, true
+	s.mu.Unlock()
+	return id
+}
+
+// Stop ends the current playback from the next slot; silence follows.
+func (s *Session) Stop() {
+	s.mu.Lock()
+	s.pending, s.hasPending = nil, true
+	s.mu.Unlock()
+}
+
+// SendDigit queues an RFC 4733 key press of duration d (DefaultDigitDuration
+// if d ≤ 0; at most 0xFFFF samples, about 8.2 s, as this sender does not
+// split events into segments). While it is sent, telephone-event packets
+// replace the audio, which pauses and resumes afterwards with the marker
+// bit. Invalid keys, a session without DTMFPT and presses beyond a queue of
+// 32 are ignored. SendDigit never blocks.
+func (s *Session) SendDigit(key byte, d time.Duration) {
+	code, ok := EventCode(key)
+	if !ok || s.cfg.DTMFPT == 0 {
+		return
+	}
+	if d <= 0 {
+		d = DefaultDigitDuration
+	}
+	samples := min(max(d/(time.Second/ClockRate), FrameSize), maxEventDuration)
+	s.mu.Lock()
+	if len(s.sendQ) < sendQueue {
+		s.sendQ = append(s.sendQ, digitReq{code: code, duration: uint16(samples)})
+	}
+	s.mu.Unlock()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Session) Stats() SessionStats {
+	c := &s.stats
+	return SessionStats{
+		PacketsIn:      c.packetsIn.Load(),
+		BytesIn:        c.bytesIn.Load(),
+		PacketsOut:     c.packetsOut.Load(),
+		BytesOut:       c.bytesOut.Load(),
+		PacketsIgnored: c.ignored.Load(),
+		SendErrors:     c.sendErrors.Load(),
+		DigitsDropped:  c.digitsDropped.Load(),
+		DTMFTimeouts:   c.dtmfTimeouts.Load(),
+	}
+}
+
+// readLoop is the reader goroutine.
+func (s *Session) readLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, maxPacket)
+	for {
+		if err := s.readOne(buf); err != nil {
+			select {
+			case <-s.quit:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+		}
+	}
+}
+
+// readOne reads and handles one datagram into buf, reused for every packet.
+func (s *Session) readOne(buf []byte) error {
+	n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		return err
+	}
+	s.receive(buf[:n], from)
+	return nil
+}
+
+// receive handles one datagram: latch, parse, demultiplex by payload type.
+// It must not allocate.
+func (s *Session) receive(b []byte, from netip.AddrPort) {
+	r := &s.rx
+	from = unmap(from)
+	if r.latched && from != r.source {
+		s.stats.ignored.Add(1)
+		return
+	}
+	// RFC 3550 §5.1: version 2. The check also keeps junk away from
+	// Unmarshal, whose errors allocate.
+	if len(b) < rtpHeaderSize || b[0]>>6 != 2 {
+		s.stats.ignored.Add(1)
+		return
+	}
+	if err := r.pkt.Unmarshal(b); err != nil {
+		s.stats.ignored.Add(1)
+		return
+	}
+	if !r.latched {
+		r.latched, r.source = true, from
+		s.mu.Lock()
+		s.remote = from
+		s.mu.Unlock()
+	}
+	s.stats.packetsIn.Add(1)
+	s.stats.bytesIn.Add(uint64(len(b)))
+
+	switch pt := r.pkt.PayloadType; {
+	case s.cfg.DTMFPT != 0 && pt == s.cfg.DTMFPT:
+		now := time.Now()
+		if key, ok := r.dtmf.Packet(r.pkt.SSRC, r.pkt.Timestamp, r.pkt.Payload, now); ok {
+			select {
+			case s.digits <- Digit{Key: key, Mode: ModeRFC4733, At: now}:
+			default:
+				s.stats.digitsDropped.Add(1)
+			}
+		}
+		s.expire(now)
+	case pt == s.cfg.Codec.PT:
+		if s.cfg.OnAudio != nil {
+			s.cfg.OnAudio(r.pkt.Payload)
+		}
+		if s.cfg.DTMFPT != 0 {
+			if r.count++; r.count >= expireEvery {
+				s.expire(time.Now())
+			}
+		}
+	default:
+		s.stats.ignored.Add(1)
+	}
+}
+
+func (s *Session) expire(now time.Time) {
+	s.rx.count = 0
+	if n := s.rx.dtmf.Expire(now); n > 0 {
+		s.stats.dtmfTimeouts.Add(uint64(n))
+	}
+}
+
+// writeLoop is the writer goroutine: one packet now, then one per tick.
+func (s *Session) writeLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(FrameDuration)
+	defer t.Stop()
+	s.tick()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+			s.tick()
+		}
+	}
+}
+
+// tick sends the packet of one 20 ms slot: an event packet while a digit
+// is being sent, else the next prompt frame, else silence. The RTP clock
+// advances by one frame per slot whatever is sent (RFC 3550 §5.1). It must
+// not allocate.
+func (s *Session) tick() {
+	w := &s.tx
+	s.mu.Lock()
+	if s.hasPending {
+		w.play, w.pi, w.fi = s.pending, 0, 0
+		s.pending, s.hasPending = nil, false
+	}
+	if !w.event && len(s.sendQ) > 0 {
+		w.event, w.ev, w.evTS, w.evDur, w.evEnds, w.evStarted = true, s.sendQ[0], w.ts, 0, 0, false
+		n := copy(s.sendQ, s.sendQ[1:])
+		s.sendQ = s.sendQ[:n]
+	}
+	remote := s.remote
+	s.mu.Unlock()
+
+	if w.event {
+		s.sendEvent(remote)
+	} else {
+		if s.send(remote, s.cfg.Codec.PT, w.marker, w.ts, s.nextFrame()) {
+			w.marker = false
+		}
+	}
+	w.ts += FrameSize
+}
+
+// nextFrame returns the next frame of the playback, or silence. A playback
+// whose frames are all sent is reported on Done one slot later, when its
+// last frame has had time to play.
+func (s *Session) nextFrame() []byte {
+	w := &s.tx
+	for w.play != nil {
+		if w.pi >= len(w.play.prompts) {
+			s.notifyDone(w.play.id)
+			w.play = nil
+			break
+		}
+		if f := w.play.prompts[w.pi].Frames(s.cfg.Codec.Name); w.fi < len(f) {
+			w.fi++
+			return f[w.fi-1]
+		}
+		w.pi, w.fi = w.pi+1, 0
+	}
+	return w.silence[:]
+}
+
+// notifyDone reports a finished playback without blocking, dropping the
+// oldest report if nobody reads them.
+func (s *Session) notifyDone(id uint64) {
+	for range 2 {
+		select {
+		case s.done <- id:
+			return
+		default:
+		}
+		select {
+		case <-s.done:
+		default:
+		}
+	}
+}
+
+// sendEvent sends one telephone-event packet (RFC 4733 §2.5.1): all packets
+// of the event carry its start timestamp, the first has the marker bit
+// (§2.5.1.1), the duration grows by one frame per packet (§2.5.1.2), and the
+// final one, with the E bit, is sent three times (§2.5.1.4). Audio resumes
+// afterwards with the marker bit (RFC 3551 §4.1).
+func (s *Session) sendEvent(remote netip.AddrPort) {
+	w := &s.tx
+	if w.evDur < w.ev.duration {
+		w.evDur = uint16(min(uint32(w.evDur)+FrameSize, uint32(w.ev.duration)))
+	}
+	end := w.evDur >= w.ev.duration
+	if end {
+		w.evEnds++
+	}
+	var payload [eventPayloadSize]byte
+	AppendEvent(payload[:0], w.ev.code, end, eventVolume, w.evDur)
+	if s.send(remote, s.cfg.DTMFPT, !w.evStarted, w.evTS, payload[:]) {
+		w.evStarted = true
+	}
+	if w.evEnds >= endRepeats {
+		w.event = false
+		w.marker = true
+	}
+}
+
+// send writes one RTP packet, with the next sequence number (RFC 3550
+// §5.1), to remote and reports whether it went out. Nothing is sent, and no
+// sequence number used, before a remote is known.
+func (s *Session) send(remote netip.AddrPort, pt uint8, marker bool, ts uint32, payload []byte) bool {
+	w := &s.tx
+	if !remote.IsValid() {
+		return false
+	}
+	w.hdr.PayloadType, w.hdr.Marker, w.hdr.Timestamp = pt, marker, ts
+	n, err := w.hdr.MarshalTo(w.buf[:])
+	if err != nil {
+		s.stats.sendErrors.Add(1)
+		return false
+	}
+	w.hdr.SequenceNumber++
+	n += copy(w.buf[n:], payload)
+	if _, err := s.conn.WriteToUDPAddrPort(w.buf[:n], remote); err != nil {
+		s.stats.sendErrors.Add(1)
+		return false
+	}
+	s.stats.packetsOut.Add(1)
+	s.stats.bytesOut.Add(uint64(n))
+	return true
+}

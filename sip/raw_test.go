@@ -1,0 +1,255 @@
+package sip_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/hotline-ivr/hotline/sip"
+)
+
+// rawUA speaks SIP as plain text over one UDP socket: a peer that is not
+// sipgo, so the server's wire behaviour is checked, not sipgo's symmetry.
+type rawUA struct {
+	t      *testing.T
+	conn   *net.UDPConn
+	local  string // our host:port
+	server string // server host:port
+	parser *sipmsg.Parser
+}
+
+func newRawUA(t *testing.T, server string) *rawUA {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &rawUA{t: t, conn: conn, local: conn.LocalAddr().String(), server: server, parser: sipmsg.NewParser()}
+}
+
+// rawMsg is one request; empty fields take defaults.
+type rawMsg struct {
+	method  string
+	ruri    string // default sip:ivr@server
+	callID  string
+	fromTag string
+	toTag   string
+	cseq    int
+	noCont  bool     // omit Contact
+	extra   []string // more header lines
+	body    string
+}
+
+func (u *rawUA) send(m rawMsg) {
+	u.t.Helper()
+	if m.ruri == "" {
+		m.ruri = "sip:ivr@" + u.server
+	}
+	if m.fromTag == "" {
+		m.fromTag = fmt.Sprintf("raw%x", rand.Uint64())
+	}
+	if m.cseq == 0 {
+		m.cseq = 1
+	}
+	cseqMethod := m.method
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", m.method, m.ruri)
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%x;rport\r\n", u.local, rand.Uint64())
+	b.WriteString("Max-Forwards: 70\r\n")
+	fmt.Fprintf(&b, "From: \"Raw\" <sip:raw@127.0.0.1>;tag=%s\r\n", m.fromTag)
+	to := "To: <sip:ivr@" + u.server + ">"
+	if m.toTag != "" {
+		to += ";tag=" + m.toTag
+	}
+	b.WriteString(to + "\r\n")
+	fmt.Fprintf(&b, "Call-ID: %s\r\n", m.callID)
+	fmt.Fprintf(&b, "CSeq: %d %s\r\n", m.cseq, cseqMethod)
+	if !m.noCont {
+		fmt.Fprintf(&b, "Contact: <sip:raw@%s>\r\n", u.local)
+	}
+	for _, h := range m.extra {
+		b.WriteString(h + "\r\n")
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(m.body), m.body)
+	if _, err := u.conn.Write([]byte(b.String())); err != nil {
+		u.t.Fatalf("write %s: %v", m.method, err)
+	}
+}
+
+// read returns the next message, or nil after d.
+func (u *rawUA) read(d time.Duration) sipmsg.Message {
+	u.t.Helper()
+	buf := make([]byte, 65535)
+	if err := u.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
+		u.t.Fatal(err)
+	}
+	n, err := u.conn.Read(buf)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		u.t.Fatalf("read: %v", err)
+	}
+	msg, err := u.parser.ParseSIP(buf[:n])
+	if err != nil {
+		u.t.Fatalf("parse %q: %v", buf[:n], err)
+	}
+	return msg
+}
+
+// final returns the first final response for CSeq n, skipping 1xx,
+// retransmissions of earlier responses, and requests.
+func (u *rawUA) final(n uint32) *sipmsg.Response {
+	u.t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		msg := u.read(time.Until(deadline))
+		res, ok := msg.(*sipmsg.Response)
+		if !ok || res.IsProvisional() || res.CSeq() == nil || res.CSeq().SeqNo != n {
+			continue
+		}
+		return res
+	}
+	u.t.Fatalf("no final response for CSeq %d", n)
+	return nil
+}
+
+// ack sends the ACK for a 2xx (RFC 3261 §13.2.2.4): new branch, the 2xx's
+// To tag, Request-URI = its Contact.
+func (u *rawUA) ack(callID, fromTag string, res *sipmsg.Response) {
+	u.t.Helper()
+	toTag, _ := res.To().Params.Get("tag")
+	u.send(rawMsg{method: "ACK", ruri: res.Contact().Address.String(), callID: callID,
+		fromTag: fromTag, toTag: toTag, cseq: int(res.CSeq().SeqNo)})
+}
+
+func header(res *sipmsg.Response, name string) string {
+	if h := res.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+func TestServer_OutOfDialogRequests(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, sip.HandlerFunc(func(ctx context.Context, l *sip.Leg) error {
+		return errors.New("no call expected")
+	}))
+	tests := []struct {
+		name      string
+		msg       rawMsg
+		want      int
+		wantAllow bool
+	}{
+		{"OPTIONS", rawMsg{method: "OPTIONS"}, 200, true},
+		{"BYE unknown dialog", rawMsg{method: "BYE", toTag: "nope"}, 481, false},
+		{"INFO unknown dialog", rawMsg{method: "INFO", toTag: "nope", body: "Signal=1\r\n",
+			extra: []string{"Content-Type: application/dtmf-relay"}}, 481, false},
+		{"re-INVITE unknown dialog", rawMsg{method: "INVITE", toTag: "nope"}, 481, false},
+		{"CANCEL unknown transaction", rawMsg{method: "CANCEL"}, 481, false},
+		{"MESSAGE", rawMsg{method: "MESSAGE", body: "hi", extra: []string{"Content-Type: text/plain"}}, 405, true},
+		{"REGISTER", rawMsg{method: "REGISTER"}, 405, true},
+		{"SUBSCRIBE", rawMsg{method: "SUBSCRIBE"}, 405, true},
+		{"unknown method", rawMsg{method: "FOO"}, 501, true},
+		{"INVITE without Contact", rawMsg{method: "INVITE", noCont: true, body: offerSDP,
+			extra: []string{"Content-Type: application/sdp"}}, 400, false},
+		{"INVITE with text body", rawMsg{method: "INVITE", body: "hello",
+			extra: []string{"Content-Type: text/plain"}}, 415, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u := newRawUA(t, srv.udp)
+			tc.msg.callID = fmt.Sprintf("raw-%x", rand.Uint64())
+			u.send(tc.msg)
+			res := u.final(1)
+			if res.StatusCode != tc.want {
+				t.Fatalf("%s: got %d %s, want %d", tc.msg.method, res.StatusCode, res.Reason, tc.want)
+			}
+			allow := header(res, "Allow")
+			if tc.wantAllow && (!strings.Contains(allow, "INVITE") || !strings.Contains(allow, "BYE")) {
+				t.Errorf("Allow = %q", allow)
+			}
+			if tc.msg.method == "OPTIONS" && !strings.Contains(header(res, "Accept"), "application/sdp") {
+				t.Errorf("Accept = %q", header(res, "Accept"))
+			}
+		})
+	}
+}
+
+// TestServer_RawDialog walks a whole dialog from a plain-text UA: 200
+// retransmitted until ACK, re-INVITE answered with the same SDP, BYE.
+func TestServer_RawDialog(t *testing.T) {
+	t.Parallel()
+	answered := make(chan error, 1)
+	out := make(chan error, 1)
+	srv := startServer(t, sip.HandlerFunc(func(ctx context.Context, l *sip.Leg) error {
+		answered <- l.Answer(ctx, []byte(answerSDP))
+		<-l.Done()
+		out <- context.Cause(ctx)
+		return nil
+	}))
+	u := newRawUA(t, srv.udp)
+	callID, fromTag := fmt.Sprintf("raw-%x", rand.Uint64()), "rawtag"
+	sdpHdr := []string{"Content-Type: application/sdp"}
+
+	u.send(rawMsg{method: "INVITE", callID: callID, fromTag: fromTag, extra: sdpHdr, body: offerSDP})
+	res := u.final(1)
+	if res.StatusCode != 200 || string(res.Body()) != answerSDP {
+		t.Fatalf("INVITE: got %d body %q", res.StatusCode, res.Body())
+	}
+	if ct := header(res, "Content-Type"); ct != "application/sdp" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	if res.Contact() == nil || res.Contact().Address.Port == 0 {
+		t.Fatalf("2xx without usable Contact: %v", res.Contact())
+	}
+	// No ACK yet: the server retransmits the 200 (RFC 3261 §13.3.1.4).
+	if again := u.final(1); again.StatusCode != 200 {
+		t.Fatalf("retransmission: got %d", again.StatusCode)
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("Answer returned before ACK: %v", err)
+	default:
+	}
+	u.ack(callID, fromTag, res)
+	if err := recv(t, answered, "Answer"); err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	toTag, _ := res.To().Params.Get("tag")
+	target := res.Contact().Address.String()
+
+	u.send(rawMsg{method: "INVITE", ruri: target, callID: callID, fromTag: fromTag, toTag: toTag,
+		cseq: 2, extra: sdpHdr, body: offerSDP})
+	re := u.final(2)
+	if re.StatusCode != 200 || string(re.Body()) != answerSDP {
+		t.Fatalf("re-INVITE: got %d body %q", re.StatusCode, re.Body())
+	}
+	u.ack(callID, fromTag, re)
+
+	u.send(rawMsg{method: "BYE", ruri: target, callID: callID, fromTag: fromTag, toTag: toTag, cseq: 3})
+	if bye := u.final(3); bye.StatusCode != 200 {
+		t.Fatalf("BYE: got %d", bye.StatusCode)
+	}
+	if cause := recv(t, out, "handler"); !errors.Is(cause, sip.ErrHangup) {
+		t.Errorf("cause = %v, want ErrHangup", cause)
+	}
+	// The dialog is gone: a second BYE gets 481.
+	u.send(rawMsg{method: "BYE", ruri: target, callID: callID, fromTag: fromTag, toTag: toTag, cseq: 4})
+	if bye := u.final(4); bye.StatusCode != 481 {
+		t.Errorf("BYE after end: got %d, want 481", bye.StatusCode)
+	}
+}

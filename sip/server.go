@@ -1,0 +1,583 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+const (
+	defaultListen    = "127.0.0.1:5060"
+	defaultUserAgent = "Hotline"
+
+	// allowHeader lists the methods the server serves (RFC 3261 §20.5).
+	allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+	// acceptHeader lists the bodies the server understands (RFC 3261 §20.1).
+	acceptHeader = "application/sdp, application/dtmf-relay, application/dtmf"
+
+	// hangupTimeout bounds the BYE or final response the server sends
+	// when a handler returns.
+	hangupTimeout = 5 * time.Second
+)
+
+// unserved are methods we know but do not serve: 405 with Allow
+// (RFC 3261 §8.2.1). Any other unknown method gets 501 (§21.5.2).
+var unserved = []sipmsg.RequestMethod{
+	sipmsg.REGISTER, sipmsg.SUBSCRIBE, sipmsg.NOTIFY, sipmsg.MESSAGE,
+	sipmsg.REFER, sipmsg.PUBLISH, sipmsg.UPDATE, sipmsg.PRACK,
+}
+
+// Config configures a Server. The zero value is valid: every empty field
+// takes its default.
+type Config struct {
+	// Listen is the host:port ListenAndServe binds on both UDP and TCP.
+	// Default "127.0.0.1:5060".
+	Listen string `mapstructure:"listen"`
+	// UserAgent is sent in User-Agent and Server headers. Default "Hotline".
+	UserAgent string `mapstructure:"user_agent"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = defaultListen
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = defaultUserAgent
+	}
+	return c
+}
+
+// Validate reports a malformed Listen address or User-Agent. Empty fields
+// are valid (they take defaults).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("listen %q: bad port", c.Listen))
+	}
+	if strings.ContainsAny(c.UserAgent, "\r\n") {
+		errs = append(errs, fmt.Errorf("user_agent: must be a single line"))
+	}
+	return errors.Join(errs...)
+}
+
+// Handler serves one call. ServeCall runs on the goroutine that received
+// the INVITE and owns the call (rule C1); the call ends when it returns.
+// ctx is cancelled with ErrHangup, ErrCanceled or ErrServerClosed.
+type Handler interface {
+	ServeCall(ctx context.Context, l *Leg) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, l *Leg) error
+
+// ServeCall calls f(ctx, l).
+func (f HandlerFunc) ServeCall(ctx context.Context, l *Leg) error { return f(ctx, l) }
+
+// Server is a SIP user agent server (UAS) over UDP and TCP. Create it with
+// NewServer, then run ServeUDP, ServeTCP or ListenAndServe.
+//
+// Each Serve* call owns the socket it is given and closes it when it
+// returns. When a Serve* call's ctx is done, the server stops taking calls on
+// that socket (503), cancels the calls that arrived on it with
+// ErrServerClosed, waits for their handlers to return (so their BYE can
+// still go out) and closes the socket. When the last running Serve* call
+// returns, the server closes its sipgo user agent and cannot serve again.
+type Server struct {
+	cfg Config
+	h   Handler
+	log *slog.Logger
+
+	ua  *sipgo.UserAgent
+	sg  *sipgo.Server
+	cli *sipgo.Client
+
+	mu      sync.Mutex
+	legs    map[string]*Leg        // by dialog ID
+	serves  map[string]*serveState // by "transport:port"
+	running int
+	closed  bool
+}
+
+// serveState tracks the calls that arrived on one served socket.
+type serveState struct {
+	key     string
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	closing bool // guarded by Server.mu
+	calls   sync.WaitGroup
+}
+
+// NewServer returns a Server that hands each incoming call to h.
+func NewServer(cfg Config, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("sip: new server: nil handler")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
+	if err != nil {
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	sg, err := sipgo.NewServer(ua)
+	if err != nil {
+		_ = ua.Close()
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	cli, err := sipgo.NewClient(ua)
+	if err != nil {
+		_ = ua.Close()
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	s := &Server{
+		cfg:    cfg,
+		h:      h,
+		log:    slog.Default().With("component", "sip"),
+		ua:     ua,
+		sg:     sg,
+		cli:    cli,
+		legs:   make(map[string]*Leg),
+		serves: make(map[string]*serveState),
+	}
+	// sipgo keeps handlers in a plain map: register all before serving.
+	sg.OnInvite(s.onInvite)
+	sg.OnAck(s.onAck)
+	sg.OnCancel(s.onCancel)
+	sg.OnBye(s.onBye)
+	sg.OnInfo(s.onInfo)
+	sg.OnOptions(s.onOptions)
+	for _, m := range unserved {
+		sg.OnRequest(m, s.onUnserved)
+	}
+	// sipgo answers unrouted methods with 405 and no Allow; we answer 501.
+	sg.OnNoRoute(s.onUnknown)
+	return s, nil
+}
+
+// ServeUDP serves SIP on conn until ctx is done, then drains the calls
+// that arrived on it and closes it. It returns nil after ctx is done,
+// ErrServerClosed if the server has stopped, or the transport's error.
+func (s *Server) ServeUDP(ctx context.Context, conn net.PacketConn) error {
+	return s.serve(ctx, "udp", conn.LocalAddr(), conn, func() error {
+		return s.sg.ServeUDP(conn)
+	})
+}
+
+// ServeTCP serves SIP on ln until ctx is done, then drains the calls that
+// arrived on it and closes it. Return values are those of ServeUDP.
+func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, "tcp", ln.Addr(), ln, func() error {
+		return s.sg.ServeTCP(ln)
+	})
+}
+
+// ListenAndServe binds cfg.Listen on UDP and on TCP (the same port; with
+// port 0 TCP takes the port UDP got) and serves both until ctx is done.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	host, _, err := net.SplitHostPort(s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("sip: listen %s: %w", s.cfg.Listen, err)
+	}
+	pc, err := net.ListenPacket("udp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("sip: listen udp %s: %w", s.cfg.Listen, err)
+	}
+	_, port, err := net.SplitHostPort(pc.LocalAddr().String())
+	if err != nil {
+		_ = pc.Close()
+		return fmt.Errorf("sip: listen udp %s: %w", s.cfg.Listen, err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		_ = pc.Close()
+		return fmt.Errorf("sip: listen tcp %s: %w", net.JoinHostPort(host, port), err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var udpErr, tcpErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel() // one transport failing stops the other
+		udpErr = s.ServeUDP(ctx, pc)
+	}()
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		tcpErr = s.ServeTCP(ctx, ln)
+	}()
+	wg.Wait()
+	return errors.Join(udpErr, tcpErr)
+}
+
+var errStopped = errors.New("transport stopped")
+
+func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.Closer, run func() error) error {
+	_, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		_ = c.Close()
+		return fmt.Errorf("sip: serve %s %s: %w", network, addr, err)
+	}
+	key := network + ":" + port
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = c.Close()
+		return ErrServerClosed
+	}
+	if _, dup := s.serves[key]; dup {
+		s.mu.Unlock()
+		_ = c.Close()
+		return fmt.Errorf("sip: serve %s: already serving this port", key)
+	}
+	st := &serveState{key: key}
+	// Calls see ErrServerClosed as their cause, not the caller's.
+	st.ctx, st.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	s.serves[key] = st
+	s.running++
+	s.mu.Unlock()
+
+	errc := make(chan error, 1)
+	go func() { errc <- run() }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		errc = nil
+		if err == nil {
+			err = errStopped
+		}
+		serveErr = fmt.Errorf("sip: serve %s: %w", key, err)
+	}
+
+	// Refuse new calls, end the ones this socket carries while it can
+	// still send their BYEs, then close it.
+	s.mu.Lock()
+	st.closing = true
+	s.mu.Unlock()
+	st.cancel(ErrServerClosed)
+	st.calls.Wait()
+	_ = c.Close()
+	if errc != nil {
+		<-errc
+	}
+
+	s.mu.Lock()
+	delete(s.serves, key)
+	s.running--
+	last := s.running == 0
+	if last {
+		s.closed = true
+	}
+	s.mu.Unlock()
+	if last {
+		// Terminates transactions and closes pooled connections (accepted
+		// TCP connections, sockets opened for requests).
+		_ = s.ua.Close()
+	}
+	return serveErr
+}
+
+// acquire finds the served socket req arrived on and counts a call on it.
+// It returns nil when that socket is shutting down.
+func (s *Server) acquire(req *sipmsg.Request, la net.Addr) *serveState {
+	network := strings.ToLower(req.Transport())
+	port := ""
+	if la != nil {
+		_, port, _ = net.SplitHostPort(la.String())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.serves[network+":"+port]
+	if st == nil {
+		// Not matched by port (unusual routing): any socket of the transport.
+		for _, o := range s.serves {
+			if strings.HasPrefix(o.key, network+":") && !o.closing {
+				st = o
+				break
+			}
+		}
+	}
+	if st == nil || st.closing {
+		return nil
+	}
+	st.calls.Add(1)
+	return st
+}
+
+func (s *Server) newResponse(req *sipmsg.Request, code int, reason string, body []byte) *sipmsg.Response {
+	if reason == "" {
+		reason = statusText(code)
+	}
+	res := sipmsg.NewResponseFromRequest(req, code, reason, body)
+	res.AppendHeader(sipmsg.NewHeader("Server", s.cfg.UserAgent))
+	return res
+}
+
+func (s *Server) respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code int, hdrs ...sipmsg.Header) {
+	res := s.newResponse(req, code, "", nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "method", req.Method, "code", code, "error", err)
+	}
+}
+
+// onInvite starts a call (or handles a re-INVITE).
+func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.onReinvite(req, tx)
+		return
+	}
+	if err := checkInvite(req); err != nil {
+		s.log.Debug("bad INVITE", "error", err, "source", req.Source())
+		s.respond(tx, req, 400)
+		return
+	}
+	if ct := mediaType(req); len(req.Body()) > 0 && ct != "application/sdp" {
+		s.respond(tx, req, 415, sipmsg.NewHeader("Accept", "application/sdp"))
+		return
+	}
+	la := localAddr(tx)
+	st := s.acquire(req, la)
+	if st == nil {
+		s.respond(tx, req, 503)
+		return
+	}
+	defer st.calls.Done()
+
+	l := newLeg(s, req, tx, la, st.ctx)
+	// Wire CANCEL first: sipgo answers it in the transaction layer (200 to
+	// the CANCEL, 487 to the INVITE) and only tells us through this hook.
+	if !tx.OnCancel(func(*sipmsg.Request) { l.end(ErrCanceled) }) {
+		l.end(ErrCanceled)
+	}
+	tx.OnTerminate(func(_ string, err error) {
+		// Must not call tx methods here (sipgo holds the FSM lock).
+		if !l.isAnswered() {
+			if err == nil {
+				err = errors.New("invite transaction terminated")
+			}
+			l.end(fmt.Errorf("invite transaction: %w", err))
+		}
+	})
+	// RFC 3261 §17.2.1: stop INVITE retransmissions at once.
+	s.respond(tx, req, 100)
+
+	s.mu.Lock()
+	s.legs[l.dialogID] = l
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.legs, l.dialogID)
+		s.mu.Unlock()
+	}()
+	s.run(l)
+}
+
+// run calls the handler on this goroutine, then ends the call.
+func (s *Server) run(l *Leg) {
+	start := time.Now()
+	var err error
+	if l.Cause() == nil { // not already canceled
+		err = s.call(l)
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), hangupTimeout)
+	herr := l.Hangup(hctx, err)
+	if !l.isAnswered() {
+		// Wait for the ACK of our non-2xx (or sipgo's 487) like sipgo's
+		// own dialog code does: the exchange is then over when the call
+		// is, and a server shutdown never races a late ACK.
+		select {
+		case <-l.tx.Acks():
+		case <-l.tx.Done():
+		case <-hctx.Done():
+		}
+	}
+	cancel()
+	l.end(errLocalHangup) // no-op unless Hangup failed before ending
+
+	attrs := []any{
+		"call_id", l.id, "from", l.from.URI, "to", l.to.URI, "source", l.source,
+		"answered", l.isAnswered(), "cause", l.Cause(), "duration", time.Since(start),
+	}
+	if err != nil {
+		attrs = append(attrs, "error", err)
+	}
+	if herr != nil {
+		attrs = append(attrs, "hangup_error", herr)
+	}
+	var pe *panicError
+	if errors.As(err, &pe) {
+		s.log.Error("call ended by handler panic", append(attrs, "stack", string(pe.stack))...)
+		return
+	}
+	s.log.Info("call ended", attrs...)
+}
+
+// panicError is a recovered handler panic (rule C7).
+type panicError struct {
+	val   any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("handler panic: %v", e.val) }
+
+func (s *Server) call(l *Leg) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{val: r, stack: debug.Stack()}
+		}
+	}()
+	err = s.h.ServeCall(l.ctx, l)
+	// A handler returning ctx.Err() ended because of the call's cause.
+	if err != nil && l.ctx.Err() != nil && errors.Is(err, l.ctx.Err()) {
+		err = context.Cause(l.ctx)
+	}
+	return err
+}
+
+// match returns the leg an in-dialog request belongs to, or nil.
+func (s *Server) match(req *sipmsg.Request) *Leg {
+	id, err := sipmsg.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.legs[id]
+}
+
+func (s *Server) onAck(req *sipmsg.Request, _ sipmsg.ServerTransaction) {
+	// ACK gets no response (RFC 3261 §17); an ACK for no dialog is dropped.
+	if l := s.match(req); l != nil && req.CSeq() != nil {
+		l.acked(req.CSeq().SeqNo)
+	}
+}
+
+func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	l := s.match(req)
+	if l == nil || !l.established() {
+		s.respond(tx, req, 481)
+		return
+	}
+	if !l.inSequence(req) {
+		s.respond(tx, req, 500) // RFC 3261 §12.2.2
+		return
+	}
+	s.respond(tx, req, 200)
+	l.end(ErrHangup)
+}
+
+func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	l := s.match(req)
+	if l == nil || !l.established() {
+		s.respond(tx, req, 481)
+		return
+	}
+	if !l.inSequence(req) {
+		s.respond(tx, req, 500)
+		return
+	}
+	s.respond(tx, req, l.info(mediaTypeRaw(req), req.Body()))
+}
+
+func (s *Server) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	l := s.match(req)
+	if l == nil || !l.established() {
+		s.respond(tx, req, 481)
+		return
+	}
+	if !l.inSequence(req) {
+		s.respond(tx, req, 500)
+		return
+	}
+	// TODO(issue 3): renegotiate media; for now answer with our SDP.
+	l.reinvite(req, tx)
+}
+
+// onCancel sees only CANCELs sipgo could not match to an INVITE
+// transaction: RFC 3261 §9.2 says 481.
+func (s *Server) onCancel(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	s.respond(tx, req, 481)
+}
+
+func (s *Server) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	// RFC 3261 §11.2.
+	s.respond(tx, req, 200,
+		sipmsg.NewHeader("Allow", allowHeader),
+		sipmsg.NewHeader("Accept", acceptHeader),
+	)
+}
+
+func (s *Server) onUnserved(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	s.respond(tx, req, 405, sipmsg.NewHeader("Allow", allowHeader))
+}
+
+func (s *Server) onUnknown(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	s.respond(tx, req, 501, sipmsg.NewHeader("Allow", allowHeader))
+}
+
+// checkInvite checks what a dialog needs (RFC 3261 §8.1.1, §12.1.1).
+func checkInvite(req *sipmsg.Request) error {
+	switch {
+	case req.CallID() == nil:
+		return errors.New("missing Call-ID")
+	case req.CSeq() == nil:
+		return errors.New("missing CSeq")
+	case req.From() == nil || !req.From().Params.Has("tag"):
+		return errors.New("missing From tag")
+	case req.To() == nil:
+		return errors.New("missing To")
+	case req.Contact() == nil || req.Contact().Address.Host == "":
+		return errors.New("missing Contact")
+	}
+	return nil
+}
+
+// mediaTypeRaw returns the Content-Type header value, or "".
+func mediaTypeRaw(m *sipmsg.Request) string {
+	if h := m.GetHeader("Content-Type"); h != nil {
+		return strings.TrimSpace(h.Value())
+	}
+	return ""
+}
+
+// mediaType returns the lower-case media type without parameters.
+func mediaType(m *sipmsg.Request) string {
+	t, _, _ := strings.Cut(mediaTypeRaw(m), ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// localAddr returns the local address of the connection tx arrived on.
+func localAddr(tx sipmsg.ServerTransaction) net.Addr {
+	if c, ok := tx.(interface{ Connection() sipmsg.Connection }); ok {
+		if conn := c.Connection(); conn != nil {
+			return conn.LocalAddr()
+		}
+	}
+	return nil
+}
