@@ -32,6 +32,7 @@ func serveCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			slog.SetDefault(log)
 			s, err := start(ctx, cfgPath, log)
 			if err != nil {
 				return err
