@@ -4,7 +4,7 @@ DEPS   = go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}'
 BIN   := bin/hotline
 GOTEST_FLAGS ?=
 
-.PHONY: build run test vet fmtcheck depcheck interop bench prompts clean
+.PHONY: build run test vet fmtcheck depcheck interop load bench prompts clean
 
 build:
 	go build -o $(BIN) ./cmd/hotline
@@ -37,6 +37,9 @@ depcheck:
 # Real third-party peers against a real `hotline serve`.
 interop: build
 	testdata/sipp/run.sh
+
+load: build
+	testdata/sipp/load.sh
 
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime 2000x ./media/... ./menus/...

@@ -3,6 +3,7 @@ package ivr
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,12 @@ func NewAdmin(e *Engine) *Admin {
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("GET /api/v1/calls", a.calls)
 	a.mux.HandleFunc("GET /api/v1/calls/{id}", a.call)
+	if e.cfg.Admin.Pprof {
+		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return a
 }
 

@@ -23,6 +23,8 @@ type AdminConfig struct {
 	Listen string `mapstructure:"listen"`
 	// CallHistory is how many finished calls /api/v1/calls keeps; default 1000.
 	CallHistory int `mapstructure:"call_history"`
+	// Pprof serves Go's profiler under /debug/pprof/ when true.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // Config configures an Engine.

@@ -37,6 +37,7 @@ var scalarDefaults = map[string]any{
 	"media.codecs":       []string{"PCMU", "PCMA"},
 	"admin.listen":       "127.0.0.1:8080",
 	"admin.call_history": 1000,
+	"admin.pprof":        false,
 }
 
 // loaded is a decoded configuration and where its prompt files are read from.
