@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -56,12 +58,16 @@ type Menu struct {
 	Prompts map[string]*media.Prompt
 }
 
-// LoadMenu loads every prompt the tree names from fsys (paths relative to its root).
-// Errors name the config key of the prompt that failed.
-func LoadMenu(tree *menus.Tree, fsys fs.FS) (*Menu, error) {
-	m := &Menu{Tree: tree, Prompts: make(map[string]*media.Prompt)}
+// LoadPrompts decodes every prompt file from fsys (paths relative to its root) into ready
+// G.711 frames. Errors name the config key of each prompt that failed.
+func LoadPrompts(prompts map[string]menus.PromptConfig, fsys fs.FS) (map[string]*media.Prompt, error) {
+	out := make(map[string]*media.Prompt, len(prompts))
 	var errs []error
-	for name, pc := range tree.Prompts() {
+	for _, name := range slices.Sorted(maps.Keys(prompts)) {
+		pc := prompts[name]
+		if pc.File == "" {
+			continue // menus validation reports it
+		}
 		data, err := fs.ReadFile(fsys, pc.File)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("menus.prompts.%s.file: %w", name, err))
@@ -72,12 +78,18 @@ func LoadMenu(tree *menus.Tree, fsys fs.FS) (*Menu, error) {
 			errs = append(errs, fmt.Errorf("menus.prompts.%s.file: %s: %w", name, pc.File, err))
 			continue
 		}
-		m.Prompts[name] = p
+		out[name] = p
 	}
-	if err := errors.Join(errs...); err != nil {
+	return out, errors.Join(errs...)
+}
+
+// LoadMenu loads every prompt the compiled tree names.
+func LoadMenu(tree *menus.Tree, fsys fs.FS) (*Menu, error) {
+	prompts, err := LoadPrompts(tree.Prompts(), fsys)
+	if err != nil {
 		return nil, err
 	}
-	return m, nil
+	return &Menu{Tree: tree, Prompts: prompts}, nil
 }
 
 // Engine answers calls and walks each caller through the current menu.

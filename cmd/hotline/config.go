@@ -43,8 +43,10 @@ var scalarDefaults = map[string]any{
 // loaded is a decoded configuration and where its prompt files are read from.
 type loaded struct {
 	Config
-	Source  string // the file, or "(embedded default)"
-	Prompts fs.FS  // prompt paths in menus.prompts are relative to this
+	Source    string  // the file, or "(embedded default)"
+	MenusFile string  // the file holding the menus section, when it is not inline
+	Prompts   fs.FS   // prompt paths in menus.prompts are relative to this
+	Problems  []error // keys that fit no field, values of the wrong type: each names its key path
 }
 
 // loadConfig reads path (or the embedded default when path is ""), applies defaults and
@@ -93,13 +95,24 @@ func loadConfig(path string) (*loaded, error) {
 		}
 		fromFile = new(menus.Config)
 		if err := mv.UnmarshalExact(fromFile); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, decodeError("menus", err))
+			l.Problems = append(l.Problems, unknownKeyProblems("menus", err)...)
+			*fromFile = menus.Config{}
+			if err := mv.Unmarshal(fromFile); err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
 		}
+		l.MenusFile = file
 		l.Prompts = osDir(filepath.Dir(file))
 		v.Set("menus", map[string]any{})
 	}
 	if err := v.UnmarshalExact(&l.Config); err != nil {
-		return nil, fmt.Errorf("%s: %w", l.Source, decodeError("", err))
+		// Report every unknown or mistyped key, then decode what fits, so that the
+		// menus are validated too and the operator sees every problem at once.
+		l.Problems = append(l.Problems, unknownKeyProblems("", err)...)
+		l.Config = Config{}
+		if err := v.Unmarshal(&l.Config); err != nil {
+			return nil, fmt.Errorf("%s: %w", l.Source, err)
+		}
 	}
 	if fromFile != nil {
 		l.Menus = *fromFile
@@ -107,31 +120,28 @@ func loadConfig(path string) (*loaded, error) {
 	return l, nil
 }
 
-// decodeError rewrites mapstructure's decode error into lines that name the key path.
-func decodeError(prefix string, err error) error {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
-	var errs []error
-	for _, line := range strings.Split(msg, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		if prefix != "" {
-			line = prefix + "." + line
-		}
-		errs = append(errs, errors.New(line))
-	}
-	return errors.Join(errs...)
-}
-
-// buildMenu validates and compiles the menus section and loads its prompts.
+// buildMenu validates the whole config, compiles the menus section and loads its prompts.
+// The error lists every problem found, one per line, each naming its key path.
 func buildMenu(l *loaded) (*ivr.Menu, error) {
+	errs := append([]error(nil), l.Problems...)
+	if err := l.SIP.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.Media.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	tree, err := menus.Compile(l.Menus)
 	if err != nil {
+		errs = append(errs, err)
+	}
+	prompts, err := ivr.LoadPrompts(l.Menus.Prompts, l.Prompts)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return ivr.LoadMenu(tree, l.Prompts)
+	return &ivr.Menu{Tree: tree, Prompts: prompts}, nil
 }
 
 // osDir reads prompt files relative to a config file's directory. Unlike os.DirFS it accepts

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -32,36 +31,19 @@ func validateCmd() *cobra.Command {
 func validate(stdout, stderr io.Writer, path string) error {
 	l, err := loadConfig(path)
 	if err != nil {
-		printProblems(stderr, path, err)
+		fmt.Fprintln(stderr, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return exitError{exitUnusable}
 	}
-	var errs []error
-	if err := l.SIP.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := l.Media.Validate(); err != nil {
-		errs = append(errs, err)
-	}
 	if _, err := buildMenu(l); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		printProblems(stderr, path, err)
+		loc := newLocator(path)
+		if l.MenusFile != "" {
+			loc.sub = map[string]*locator{"menus": newLocator(l.MenusFile)}
+		}
+		for _, line := range problemLines(err) {
+			fmt.Fprintln(stderr, loc.format(line))
+		}
 		return exitError{exitInvalid}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil
-}
-
-// printProblems prints one line per problem, each prefixed with the file name.
-func printProblems(w io.Writer, path string, err error) {
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if line = strings.TrimSpace(line); line == "" {
-			continue
-		}
-		if !strings.HasPrefix(line, path+":") {
-			line = path + ": " + line
-		}
-		fmt.Fprintln(w, line)
-	}
 }
