@@ -233,7 +233,7 @@ func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions
 		return nil, fmt.Errorf("dial %s: %w", uri, err)
 	}
 
-	call := &Call{c: c, sess: sess, done: make(chan struct{})}
+	call := &Call{client: c, sess: sess, done: make(chan struct{})}
 	call.id = req.CallID().Value()
 	call.dialogID = sess.ID
 	call.remoteSDP = sess.InviteResponse.Body()
@@ -319,7 +319,7 @@ func (c *Client) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 // Call is an established outgoing call.
 type Call struct {
-	c         *Client
+	client    *Client
 	sess      *sipgo.DialogClientSession
 	id        string
 	dialogID  string
@@ -331,70 +331,70 @@ type Call struct {
 }
 
 // ID returns the Call-ID.
-func (call *Call) ID() string { return call.id }
+func (c *Call) ID() string { return c.id }
 
 // RemoteSDP returns the SDP answer of the 2xx. It must not be modified.
-func (call *Call) RemoteSDP() []byte { return call.remoteSDP }
+func (c *Call) RemoteSDP() []byte { return c.remoteSDP }
 
 // Done is closed when the call ends: the far end sent BYE, Hangup was
 // called, or the Client was closed.
-func (call *Call) Done() <-chan struct{} { return call.done }
+func (c *Call) Done() <-chan struct{} { return c.done }
 
 // Cause returns nil while the call is up; then ErrHangup when the far end
 // sent BYE, or another error for a local end.
-func (call *Call) Cause() error {
-	call.mu.Lock()
-	defer call.mu.Unlock()
-	return call.cause
+func (c *Call) Cause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
 }
 
-func (call *Call) end(cause error) {
-	call.mu.Lock()
-	defer call.mu.Unlock()
-	if call.cause != nil {
+func (c *Call) end(cause error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause != nil {
 		return
 	}
-	call.cause = cause
-	close(call.done)
+	c.cause = cause
+	close(c.done)
 }
 
 // Hangup sends BYE and waits for its response, bounded by ctx. On a call
 // that already ended it does nothing.
-func (call *Call) Hangup(ctx context.Context) error {
-	if call.Cause() != nil {
+func (c *Call) Hangup(ctx context.Context) error {
+	if c.Cause() != nil {
 		return nil
 	}
-	err := call.sess.Bye(ctx)
-	call.c.forget(call)
-	call.end(errLocalHangup)
+	err := c.sess.Bye(ctx)
+	c.client.forget(c)
+	c.end(errLocalHangup)
 	if err != nil {
-		return fmt.Errorf("call %s: hangup: %w", call.id, err)
+		return fmt.Errorf("call %s: hangup: %w", c.id, err)
 	}
 	return nil
 }
 
 // SendInfo sends INFO in the dialog with the given body and waits for the
 // final response; a non-2xx response returns a *RejectError.
-func (call *Call) SendInfo(ctx context.Context, contentType string, body []byte) error {
-	if call.Cause() != nil {
-		return fmt.Errorf("call %s: info: %w", call.id, call.Cause())
+func (c *Call) SendInfo(ctx context.Context, contentType string, body []byte) error {
+	if c.Cause() != nil {
+		return fmt.Errorf("call %s: info: %w", c.id, c.Cause())
 	}
-	target := call.sess.InviteRequest.Recipient
-	if ct := call.sess.InviteResponse.Contact(); ct != nil {
+	target := c.sess.InviteRequest.Recipient
+	if ct := c.sess.InviteResponse.Contact(); ct != nil {
 		target = ct.Address
 	}
 	req := sipmsg.NewRequest(sipmsg.INFO, *target.Clone())
-	req.AppendHeader(sipmsg.NewHeader("User-Agent", call.c.cfg.UserAgent))
+	req.AppendHeader(sipmsg.NewHeader("User-Agent", c.client.cfg.UserAgent))
 	if contentType != "" {
 		req.AppendHeader(sipmsg.NewHeader("Content-Type", contentType))
 	}
 	req.SetBody(body)
-	res, err := call.sess.Do(ctx, req)
+	res, err := c.sess.Do(ctx, req)
 	if err != nil {
-		return fmt.Errorf("call %s: info: %w", call.id, err)
+		return fmt.Errorf("call %s: info: %w", c.id, err)
 	}
 	if !res.IsSuccess() {
-		return fmt.Errorf("call %s: info: %w", call.id, &RejectError{Code: res.StatusCode, Reason: res.Reason})
+		return fmt.Errorf("call %s: info: %w", c.id, &RejectError{Code: res.StatusCode, Reason: res.Reason})
 	}
 	return nil
 }

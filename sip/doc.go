@@ -16,7 +16,9 @@
 // server ends the call: a BYE if it was answered, otherwise a final response
 // chosen from the returned error (*RejectError: its code; nil: 480; other:
 // 500). A panic in the handler is recovered and ends the call the same way
-// (500 or BYE, rule C7).
+// (500 or BYE, rule C7). The server logs each call once, when it ends
+// (slog.Default: Info, or Error with the stack after a panic); handlers
+// return their error rather than log it (rule B4).
 //
 // In-dialog requests are served by the package: BYE (200), INFO (see
 // Leg.OnInfo), re-INVITE (200 with the SDP we answered with). OPTIONS is

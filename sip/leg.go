@@ -36,12 +36,11 @@ type Leg struct {
 	inv      *sipmsg.Request // the INVITE with our To tag; read-only
 	tx       sipmsg.ServerTransaction
 	from, to Party
-	source   string                // host:port the INVITE came from
-	target   sipmsg.Uri            // remote target: the INVITE's Contact
-	contact  *sipmsg.ContactHeader // ours
-	laddr    sipmsg.Addr           // UDP socket the INVITE arrived on
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
+	source   string                  // host:port the INVITE came from
+	target   sipmsg.Uri              // remote target: the INVITE's Contact
+	contact  *sipmsg.ContactHeader   // ours
+	laddr    sipmsg.Addr             // UDP socket the INVITE arrived on
+	cancel   context.CancelCauseFunc // cancels the call's context
 	done     chan struct{}
 
 	mu         sync.Mutex
@@ -55,7 +54,9 @@ type Leg struct {
 	onInfo     func(contentType string, body []byte) int
 }
 
-func newLeg(s *Server, req *sipmsg.Request, tx sipmsg.ServerTransaction, la net.Addr, parent context.Context) *Leg {
+// newLeg returns the leg of a new INVITE and the call's context, a child of
+// parent cancelled with the leg's cause when it ends.
+func newLeg(parent context.Context, s *Server, req *sipmsg.Request, tx sipmsg.ServerTransaction, la net.Addr) (*Leg, context.Context) {
 	// Clone: the transaction keeps the original request (sipgo races otherwise).
 	inv := req.Clone()
 	inv.To().Params.Add("tag", sipmsg.GenerateTagN(16))
@@ -82,8 +83,9 @@ func newLeg(s *Server, req *sipmsg.Request, tx sipmsg.ServerTransaction, la net.
 			l.laddr = sipmsg.Addr{IP: net.ParseIP(host), Port: port, Hostname: host}
 		}
 	}
-	l.ctx, l.cancel = context.WithCancelCause(parent)
-	return l
+	ctx, cancel := context.WithCancelCause(parent)
+	l.cancel = cancel
+	return l, ctx
 }
 
 // contactFor builds our Contact from the socket the request arrived on.
@@ -113,14 +115,17 @@ func (l *Leg) From() Party { return l.from }
 // To returns the called party (To header).
 func (l *Leg) To() Party { return l.to }
 
-// RemoteSDP returns the offer in the INVITE body, or nil when the INVITE
-// carried none. The slice must not be modified.
+// RemoteSDP returns the offer in the INVITE body; it is empty when the
+// INVITE carried none (late offer, not supported yet). The slice must not
+// be modified.
 func (l *Leg) RemoteSDP() []byte { return l.inv.Body() }
 
 // Source returns the host:port the INVITE was received from.
 func (l *Leg) Source() string { return l.source }
 
-// Done is closed when the leg ends: remote BYE, CANCEL, or Hangup.
+// Done is closed when the leg ends: remote BYE, CANCEL, or Hangup (the
+// server calls Hangup when the handler returns). A server shutdown cancels
+// the call's context with ErrServerClosed but does not close Done.
 func (l *Leg) Done() <-chan struct{} { return l.done }
 
 // Cause returns nil while the leg is up. Once Done is closed it returns
@@ -176,8 +181,8 @@ func (l *Leg) Answer(ctx context.Context, sdp []byte) error {
 		// Typically a CANCEL won the race: the 487 went out first.
 		l.mu.Lock()
 		l.answered = false
-		delete(l.acks, cseq)
 		l.mu.Unlock()
+		l.forgetACK(cseq)
 		if cause := l.Cause(); cause != nil {
 			err = fmt.Errorf("%w: %w", cause, err)
 		}
@@ -230,9 +235,9 @@ func (l *Leg) end(cause error) {
 		return
 	}
 	l.cause = cause
+	l.cancel(cause) // before Done closes: whoever sees Done sees the cause on ctx
 	close(l.done)
 	l.mu.Unlock()
-	l.cancel(cause)
 }
 
 func (l *Leg) isAnswered() bool {
@@ -271,6 +276,33 @@ func (l *Leg) awaitLocked(n uint32) <-chan struct{} {
 	return ch
 }
 
+// forgetACK stops expecting the ACK for CSeq n.
+func (l *Leg) forgetACK(n uint32) {
+	l.mu.Lock()
+	delete(l.acks, n)
+	l.mu.Unlock()
+}
+
+// awaitPendingACKs waits, until ctx is done, for the ACKs of 2xx responses
+// still unacknowledged (say the caller's BYE overtook its ACK: sipgo runs
+// every message on its own goroutine). The call's exchanges are then over
+// when it ends, so a server shutdown cannot race a late ACK.
+func (l *Leg) awaitPendingACKs(ctx context.Context) {
+	l.mu.Lock()
+	pending := make([]chan struct{}, 0, len(l.acks))
+	for _, ch := range l.acks {
+		pending = append(pending, ch)
+	}
+	l.mu.Unlock()
+	for _, ch := range pending {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // acked delivers an ACK with CSeq n.
 func (l *Leg) acked(n uint32) {
 	l.mu.Lock()
@@ -293,6 +325,8 @@ func (l *Leg) ok(req *sipmsg.Request, sdp []byte) *sipmsg.Response {
 // awaitACK waits for the ACK of a 2xx, retransmitting it over unreliable
 // transports at T1, doubling up to T2, for up to 64*T1 (RFC 3261
 // §13.3.1.4, RFC 6026 §7.1: the TU, not the transaction, retransmits).
+// Unless it gives up, the ACK stays expected after it returns (see
+// awaitPendingACKs).
 func (l *Leg) awaitACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack <-chan struct{}) error {
 	giveUp := time.NewTimer(64 * sipmsg.T1)
 	defer giveUp.Stop()
@@ -315,6 +349,7 @@ func (l *Leg) awaitACK(ctx context.Context, tx sipmsg.ServerTransaction, res *si
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-giveUp.C:
+			l.forgetACK(res.CSeq().SeqNo)
 			return errNoACK
 		case <-resend:
 			if err := tx.Respond(res); err != nil {
@@ -334,17 +369,14 @@ func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	sdp := l.localSDP
 	ack := l.awaitLocked(n)
 	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		delete(l.acks, n)
-		l.mu.Unlock()
-	}()
 	res := l.ok(req, sdp)
 	if err := tx.Respond(res); err != nil {
+		l.forgetACK(n)
 		l.srv.log.Debug("re-INVITE respond failed", "call_id", l.id, "error", err)
 		return
 	}
-	if err := l.awaitACK(l.ctx, tx, res, ack); err != nil {
+	// Bounded by 64*T1 and by the leg's end.
+	if err := l.awaitACK(context.Background(), tx, res, ack); err != nil {
 		l.srv.log.Debug("re-INVITE not acknowledged", "call_id", l.id, "error", err)
 	}
 }

@@ -115,7 +115,7 @@ type Server struct {
 // serveState tracks the calls that arrived on one served socket.
 type serveState struct {
 	key     string
-	ctx     context.Context
+	ctx     context.Context // parent of the calls' contexts
 	cancel  context.CancelCauseFunc
 	closing bool // guarded by Server.mu
 	calls   sync.WaitGroup
@@ -237,6 +237,10 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 	}
 	key := network + ":" + port
 
+	if ctx.Err() != nil { // nothing to serve
+		_ = c.Close()
+		return nil
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -366,7 +370,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	defer st.calls.Done()
 
-	l := newLeg(s, req, tx, la, st.ctx)
+	l, ctx := newLeg(st.ctx, s, req, tx, la)
 	// Wire CANCEL first: sipgo answers it in the transaction layer (200 to
 	// the CANCEL, 487 to the INVITE) and only tells us through this hook.
 	if !tx.OnCancel(func(*sipmsg.Request) { l.end(ErrCanceled) }) {
@@ -392,28 +396,30 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		delete(s.legs, l.dialogID)
 		s.mu.Unlock()
 	}()
-	s.run(l)
+	s.run(ctx, l)
 }
 
 // run calls the handler on this goroutine, then ends the call.
-func (s *Server) run(l *Leg) {
+func (s *Server) run(ctx context.Context, l *Leg) {
 	start := time.Now()
 	var err error
 	if l.Cause() == nil { // not already canceled
-		err = s.call(l)
+		err = s.call(ctx, l)
 	}
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), hangupTimeout)
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hangupTimeout)
 	herr := l.Hangup(hctx, err)
+	// Wait for the ACKs still due: the call's exchanges are then over when
+	// it ends, and a server shutdown never races a late ACK (sipgo would
+	// open a new socket to answer it after closing its own).
 	if !l.isAnswered() {
-		// Wait for the ACK of our non-2xx (or sipgo's 487) like sipgo's
-		// own dialog code does: the exchange is then over when the call
-		// is, and a server shutdown never races a late ACK.
+		// The ACK of our non-2xx (or sipgo's 487), as sipgo's dialog code does.
 		select {
 		case <-l.tx.Acks():
 		case <-l.tx.Done():
 		case <-hctx.Done():
 		}
 	}
+	l.awaitPendingACKs(hctx)
 	cancel()
 	l.end(errLocalHangup) // no-op unless Hangup failed before ending
 
@@ -443,16 +449,16 @@ type panicError struct {
 
 func (e *panicError) Error() string { return fmt.Sprintf("handler panic: %v", e.val) }
 
-func (s *Server) call(l *Leg) (err error) {
+func (s *Server) call(ctx context.Context, l *Leg) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &panicError{val: r, stack: debug.Stack()}
 		}
 	}()
-	err = s.h.ServeCall(l.ctx, l)
+	err = s.h.ServeCall(ctx, l)
 	// A handler returning ctx.Err() ended because of the call's cause.
-	if err != nil && l.ctx.Err() != nil && errors.Is(err, l.ctx.Err()) {
-		err = context.Cause(l.ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = context.Cause(ctx)
 	}
 	return err
 }

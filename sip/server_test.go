@@ -24,6 +24,7 @@ const (
 
 // server is a Server serving 127.0.0.1 ephemeral UDP and TCP ports.
 type server struct {
+	*sip.Server
 	udp, tcp string
 	stop     func() error // cancels Serve*, waits for them; returns their errors
 }
@@ -52,7 +53,7 @@ func startServer(t *testing.T, h sip.Handler) *server {
 	go func() { defer wg.Done(); udpErr = srv.ServeUDP(ctx, pc) }()
 	go func() { defer wg.Done(); tcpErr = srv.ServeTCP(ctx, ln) }()
 	var once sync.Once
-	s := &server{udp: pc.LocalAddr().String(), tcp: ln.Addr().String()}
+	s := &server{Server: srv, udp: pc.LocalAddr().String(), tcp: ln.Addr().String()}
 	s.stop = func() error {
 		once.Do(func() { cancel(); wg.Wait() })
 		return errors.Join(udpErr, tcpErr)
@@ -257,23 +258,33 @@ func TestServer_HandlerResultBeforeAnswer(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		handler func() error
+		handler func(context.Context, *sip.Leg) error
 		want    int
 	}{
-		{"reject no common codec", func() error { return &sip.RejectError{Code: 488, Err: errors.New("no common codec")} }, 488},
-		{"reject malformed sdp", func() error { return &sip.RejectError{Code: 400, Reason: "Malformed SDP"} }, 400},
-		{"wrapped reject", func() error { return errors.Join(errors.New("ctx"), &sip.RejectError{Code: 486}) }, 486},
-		{"nil", func() error { return nil }, 480},
-		{"plain error", func() error { return errors.New("boom") }, 500},
-		{"panic", func() error { panic("boom") }, 500},
+		{"reject no common codec", func(context.Context, *sip.Leg) error {
+			return &sip.RejectError{Code: 488, Err: errors.New("no common codec")}
+		}, 488},
+		{"reject malformed sdp", func(context.Context, *sip.Leg) error {
+			return &sip.RejectError{Code: 400, Reason: "Malformed SDP"}
+		}, 400},
+		{"wrapped reject", func(context.Context, *sip.Leg) error {
+			return errors.Join(errors.New("ctx"), &sip.RejectError{Code: 486})
+		}, 486},
+		{"hangup with reject", func(ctx context.Context, l *sip.Leg) error {
+			if err := l.Hangup(ctx, &sip.RejectError{Code: 603}); err != nil {
+				return err
+			}
+			return errors.New("ignored: already ended")
+		}, 603},
+		{"nil", func(context.Context, *sip.Leg) error { return nil }, 480},
+		{"plain error", func(context.Context, *sip.Leg) error { return errors.New("boom") }, 500},
+		{"panic", func(context.Context, *sip.Leg) error { panic("boom") }, 500},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := newClient(t)
-			srv := startServer(t, sip.HandlerFunc(func(context.Context, *sip.Leg) error {
-				return tc.handler()
-			}))
+			srv := startServer(t, sip.HandlerFunc(tc.handler))
 			_, err := c.Dial(testCtx(t), srv.uri("udp"), []byte(offerSDP), sip.DialOptions{})
 			var re *sip.RejectError
 			if !errors.As(err, &re) || re.Code != tc.want {
@@ -373,6 +384,14 @@ func TestServer_ShutdownEndsCalls(t *testing.T) {
 	if !errors.Is(call.Cause(), sip.ErrHangup) {
 		t.Errorf("Call.Cause = %v, want ErrHangup", call.Cause())
 	}
+	// The server has stopped for good.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ServeUDP(testCtx(t), pc); !errors.Is(err, sip.ErrServerClosed) {
+		t.Errorf("ServeUDP after stop = %v, want ErrServerClosed", err)
+	}
 }
 
 func TestConfig_Validate(t *testing.T) {
@@ -394,6 +413,50 @@ func TestConfig_Validate(t *testing.T) {
 			if err := tc.cfg.Validate(); (err != nil) != tc.wantErr {
 				t.Errorf("Validate() = %v, wantErr %v", err, tc.wantErr)
 			}
+		})
+	}
+}
+
+func TestServer_ListenAndServe(t *testing.T) {
+	t.Parallel()
+	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = busy.Close() }) // after the parallel subtests
+	tests := []struct {
+		name    string
+		listen  string
+		wantErr bool
+	}{
+		{"ephemeral port", "127.0.0.1:0", false},
+		{"port in use", busy.LocalAddr().String(), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, err := sip.NewServer(sip.Config{Listen: tc.listen}, sip.HandlerFunc(
+				func(context.Context, *sip.Leg) error { return nil }))
+			if err != nil {
+				t.Fatalf("NewServer: %v", err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- srv.ListenAndServe(ctx) }()
+			if !tc.wantErr {
+				cancel()
+			}
+			select {
+			case err := <-done:
+				if (err != nil) != tc.wantErr {
+					t.Errorf("ListenAndServe = %v, wantErr %v", err, tc.wantErr)
+				}
+			case <-time.After(wait):
+				t.Error("ListenAndServe did not return")
+				cancel()
+				<-done
+			}
+			cancel()
 		})
 	}
 }
