@@ -215,7 +215,7 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 
 	if err := leg.Answer(ctx, answer); err != nil {
 		rec.Outcome = outcomeFromCause(ctx, OutcomeError)
-		return fmt.Errorf("call %s: answer: %w", leg.ID(), err)
+		return err // sip already says "call <id>: answer: ..."
 	}
 	c := &call{e: e, leg: leg, sess: sess, menu: menu, machine: menus.NewMachine(menu.Tree), rec: rec}
 	return c.run(ctx)
