@@ -14,6 +14,7 @@ type Admin struct {
 	e     *Engine
 	ready atomic.Bool
 	mux   *http.ServeMux
+	split func(error) []string
 }
 
 // NewAdmin returns the admin API of e. It reports not ready until SetReady(true).
@@ -26,6 +27,10 @@ func NewAdmin(e *Engine) *Admin {
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(e.metrics.reg, promhttp.HandlerOpts{}))
 	a.mux.HandleFunc("GET /api/v1/calls", a.calls)
 	a.mux.HandleFunc("GET /api/v1/calls/{id}", a.call)
+	a.mux.HandleFunc("GET /api/v1/menu", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, e.MenuStatus())
+	})
+	a.mux.HandleFunc("POST /api/v1/reload", a.reloadNow)
 	if e.cfg.Admin.Pprof {
 		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -33,6 +38,23 @@ func NewAdmin(e *Engine) *Admin {
 		a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return a
+}
+
+// SetProblemFormatter sets how a reload error becomes one line per problem for the API; cmd sets
+// the formatter `hotline validate` uses.
+func (a *Admin) SetProblemFormatter(f func(error) []string) { a.split = f }
+
+func (a *Admin) reloadNow(w http.ResponseWriter, _ *http.Request) {
+	split := a.split
+	if split == nil {
+		split = func(err error) []string { return []string{err.Error()} }
+	}
+	ev, err := a.e.Reload("api", split)
+	code := http.StatusOK
+	if err != nil {
+		code = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, code, ev)
 }
 
 // SetReady marks the server ready (SIP listening, menu loaded) or not.

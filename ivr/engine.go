@@ -19,6 +19,8 @@ import (
 	"github.com/hotline-ivr/hotline/sip"
 )
 
+var errNoLoader = errors.New("no config file to reload")
+
 // AdminConfig configures the admin HTTP API.
 type AdminConfig struct {
 	// Listen is the admin HTTP address; default 127.0.0.1:8080.
@@ -102,6 +104,7 @@ type Engine struct {
 	log     *slog.Logger
 	rtpIP   netip.Addr
 	now     func() time.Time
+	reload  reloader
 }
 
 // NewEngine returns an engine serving menu to new calls.
@@ -130,11 +133,9 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 		now:     time.Now,
 	}
 	e.menu.Store(menu)
+	e.reload.loadedAt = e.now()
 	return e, nil
 }
-
-// SetMenu makes menu the tree for calls that start from now on; calls in progress keep theirs.
-func (e *Engine) SetMenu(menu *Menu) { e.menu.Store(menu) }
 
 // SIPHandler adapts the engine to the sip server.
 func (e *Engine) SIPHandler() sip.Handler {

@@ -11,6 +11,7 @@ type metrics struct {
 	callsActive prometheus.Gauge
 	callsTotal  *prometheus.CounterVec
 	digits      *prometheus.CounterVec
+	reloads     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -28,8 +29,12 @@ func newMetrics() *metrics {
 			Name: "hotline_dtmf_digits_total",
 			Help: "Key presses received, by how they arrived (rfc4733, info, inband).",
 		}, []string{"mode"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_menu_reloads_total",
+			Help: "Config reloads by result (ok, refused).",
+		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits,
+	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -106,6 +106,23 @@ func start(ctx context.Context, cfgPath string, log *slog.Logger) (*server, erro
 			s.errc <- err
 		}
 	}()
+	s.admin.SetProblemFormatter(s.problemLines)
+	if cfgPath != "" {
+		eng.SetLoader(func() (*ivr.Menu, error) {
+			l, err := loadConfig(cfgPath)
+			if err != nil {
+				return nil, err
+			}
+			return buildMenu(l)
+		})
+		files := []string{cfgPath}
+		if l.MenusFile != "" {
+			files = append(files, l.MenusFile)
+		}
+		if err := watchConfig(ctx, log, files, func() { s.reload("file") }); err != nil {
+			log.Warn("not watching the config for changes; SIGHUP and POST /api/v1/reload still reload", "err", err)
+		}
+	}
 	s.admin.SetReady(true)
 	log.Info("hotline serving", "config", l.Source, "sip", s.SIPAddr, "admin", "http://"+s.AdminAddr,
 		"menu_version", menu.Tree.Version())
@@ -117,11 +134,7 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal) error {
 	for {
 		select {
 		case <-hup:
-			if err := s.reload(); err != nil {
-				s.log.Error("reload refused; the running menu stays", "err", err)
-			} else {
-				s.log.Info("menu reloaded", "menu_version", s.eng.MenuVersion())
-			}
+			s.reload("signal")
 		case err := <-s.errc:
 			s.stop(err)
 			return err
@@ -133,17 +146,27 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 }
 
-func (s *server) reload() error {
-	l, err := loadConfig(s.cfgPath)
+// reload re-reads the config and swaps the menu in for new calls, or logs why not.
+func (s *server) reload(trigger string) {
+	ev, err := s.eng.Reload(trigger, s.problemLines)
 	if err != nil {
-		return err
+		s.log.Error("reload refused; the running menu stays", "trigger", trigger, "problems", len(ev.Problems))
+		for _, p := range ev.Problems {
+			s.log.Error("reload problem", "problem", p)
+		}
+		return
 	}
-	menu, err := buildMenu(l)
-	if err != nil {
-		return err
+	s.log.Info("menu reloaded", "trigger", trigger, "menu_version", ev.Version)
+}
+
+// problemLines formats a config error as `hotline validate` does: FILE:LINE:COL: key: message.
+func (s *server) problemLines(err error) []string {
+	loc := newLocator(s.cfgPath)
+	var out []string
+	for _, line := range problemLines(err) {
+		out = append(out, loc.format(line))
 	}
-	s.eng.SetMenu(menu)
-	return nil
+	return out
 }
 
 // stop ends every call and closes every socket.

@@ -1,0 +1,81 @@
+package ivr
+
+import (
+	"sync"
+	"time"
+)
+
+// MenuStatus is what GET /api/v1/menu shows: the menu new calls get, and how the last
+// reload went.
+type MenuStatus struct {
+	Version  string       `json:"version"`
+	LoadedAt time.Time    `json:"loaded_at"`
+	Last     *ReloadEvent `json:"last_reload,omitempty"`
+}
+
+// ReloadEvent is one reload attempt.
+type ReloadEvent struct {
+	At      time.Time `json:"at"`
+	Trigger string    `json:"trigger"` // file, signal, api
+	OK      bool      `json:"ok"`
+	Version string    `json:"version,omitempty"`
+	// Problems lists why the new config was refused, one line each.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// reloader serialises reloads and remembers the last one.
+type reloader struct {
+	mu       sync.Mutex
+	load     func() (*Menu, error)
+	loadedAt time.Time
+	last     *ReloadEvent
+}
+
+// SetLoader sets how Reload builds a fresh menu (cmd reads the config file).
+func (e *Engine) SetLoader(load func() (*Menu, error)) {
+	e.reload.mu.Lock()
+	e.reload.load = load
+	e.reload.mu.Unlock()
+}
+
+// Reload builds a fresh menu, validated and compiled as a whole, and swaps it in for new
+// calls; calls in progress keep the menu they started with. On any problem the running
+// menu stays and the problems are kept for the admin API. splitLines turns the loader's
+// error into one line per problem.
+func (e *Engine) Reload(trigger string, splitLines func(error) []string) (*ReloadEvent, error) {
+	r := &e.reload
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev := &ReloadEvent{At: e.now(), Trigger: trigger}
+	r.last = ev
+	if r.load == nil {
+		ev.Problems = []string{"no config file to reload (running the embedded default)"}
+		e.metrics.reloads.WithLabelValues("refused").Inc()
+		return ev, errNoLoader
+	}
+	menu, err := r.load()
+	if err != nil {
+		ev.Problems = splitLines(err)
+		e.metrics.reloads.WithLabelValues("refused").Inc()
+		return ev, err
+	}
+	ev.OK, ev.Version = true, menu.Tree.Version()
+	if menu.Tree.Version() != e.MenuVersion() {
+		e.menu.Store(menu)
+		r.loadedAt = ev.At
+	}
+	e.metrics.reloads.WithLabelValues("ok").Inc()
+	return ev, nil
+}
+
+// MenuStatus returns the current menu's version and the last reload attempt.
+func (e *Engine) MenuStatus() MenuStatus {
+	e.reload.mu.Lock()
+	defer e.reload.mu.Unlock()
+	st := MenuStatus{Version: e.MenuVersion(), LoadedAt: e.reload.loadedAt}
+	if e.reload.last != nil {
+		l := *e.reload.last
+		st.Last = &l
+	}
+	return st
+}
