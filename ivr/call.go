@@ -21,6 +21,10 @@ type call struct {
 	menu    *Menu
 	machine *menus.Machine
 	rec     *CallRecord
+	info    <-chan media.Digit // SIP INFO key presses; nil when none
+	dtmf    callDTMF
+	keys    keyFilter
+	trunk   string
 
 	timer   *time.Timer // the digit timer; nil until first started
 	timerOn bool
@@ -132,13 +136,13 @@ func (c *call) wait(ctx context.Context) (menus.Event, error) {
 		}
 		select {
 		case d := <-c.sess.Digits():
-			c.rec.Keys = append(c.rec.Keys, KeyPress{Key: string(d.Key), Mode: string(d.Mode), Node: c.machine.Node(), At: d.At})
-			c.e.metrics.digits.WithLabelValues(string(d.Mode)).Inc()
-			c.e.records.publish(c.rec)
-			if c.hangupWant {
-				continue // the goodbye is playing; keys no longer matter
+			if ev, ok := c.key(d); ok {
+				return ev, nil
 			}
-			return menus.Digit{Key: d.Key}, nil
+		case d := <-c.info:
+			if ev, ok := c.key(d); ok {
+				return ev, nil
+			}
 		case id := <-c.sess.Done():
 			if id != c.playing {
 				continue // a playback we already replaced
@@ -159,4 +163,24 @@ func (c *call) wait(ctx context.Context) (menus.Event, error) {
 			return nil, errCallOver
 		}
 	}
+}
+
+// key turns a reported key press into a menu event, unless the call's DTMF mode does not
+// listen to that path or the press was already counted by another path.
+func (c *call) key(d media.Digit) (menus.Event, bool) {
+	if !c.dtmf.accepts(d.Mode) {
+		c.e.metrics.digitsIgnored.WithLabelValues(string(d.Mode)).Inc()
+		return nil, false
+	}
+	if !c.keys.accept(d) {
+		c.e.metrics.duplicates.WithLabelValues(string(d.Mode)).Inc()
+		return nil, false
+	}
+	c.rec.Keys = append(c.rec.Keys, KeyPress{Key: string(d.Key), Mode: string(d.Mode), Node: c.machine.Node(), At: d.At})
+	c.e.metrics.digits.WithLabelValues(string(d.Mode), c.trunk).Inc()
+	c.e.records.publish(c.rec)
+	if c.hangupWant {
+		return nil, false // the goodbye is playing; keys no longer matter
+	}
+	return menus.Digit{Key: d.Key}, true
 }

@@ -35,6 +35,7 @@ type AdminConfig struct {
 type Config struct {
 	Media media.Config
 	Admin AdminConfig
+	DTMF  DTMFConfig
 }
 
 // Leg is the caller's side of a call as the engine needs it (STYLE.md B1).
@@ -51,6 +52,8 @@ type Leg interface {
 type CallInfo struct {
 	Caller Party
 	Source string
+	// Info carries key presses that arrived by SIP INFO, when the signalling layer has them.
+	Info <-chan media.Digit
 }
 
 // Menu is a compiled menu tree with its prompts loaded, shared read-only by every call
@@ -109,7 +112,7 @@ type Engine struct {
 
 // NewEngine returns an engine serving menu to new calls.
 func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
-	if err := cfg.Media.Validate(); err != nil {
+	if err := errors.Join(cfg.Media.Validate(), cfg.DTMF.Validate()); err != nil {
 		return nil, err
 	}
 	ip, err := cfg.Media.Addr()
@@ -209,6 +212,8 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 		return &sip.RejectError{Code: 488, Reason: "Not Acceptable Here", Err: fmt.Errorf("call %s: sdp: %w", leg.ID(), err)}
 	}
 	rec.Codec = string(neg.Codec.Name)
+	mode, trunk := e.cfg.DTMF.resolve(info.Source, info.Caller.User)
+	rec.DTMFMode = mode
 
 	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote})
 	sess.Start(ctx)
@@ -218,7 +223,12 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 		rec.Outcome = outcomeFromCause(ctx, OutcomeError)
 		return err // sip already says "call <id>: answer: ..."
 	}
-	c := &call{e: e, leg: leg, sess: sess, menu: menu, machine: menus.NewMachine(menu.Tree), rec: rec}
+	window := e.cfg.DTMF.DedupeWindow
+	if window == 0 {
+		window = 250 * time.Millisecond
+	}
+	c := &call{e: e, leg: leg, sess: sess, menu: menu, machine: menus.NewMachine(menu.Tree), rec: rec,
+		info: info.Info, dtmf: newCallDTMF(mode, neg.DTMFPT != 0), keys: keyFilter{window: window}, trunk: trunk}
 	return c.run(ctx)
 }
 

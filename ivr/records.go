@@ -39,6 +39,7 @@ type CallRecord struct {
 	Caller      Party        `json:"caller"`
 	Source      string       `json:"source,omitempty"`
 	Codec       string       `json:"codec,omitempty"`
+	DTMFMode    string       `json:"dtmf_mode,omitempty"`
 	TreeVersion string       `json:"tree_version,omitempty"`
 	Start       time.Time    `json:"start"`
 	End         *time.Time   `json:"end,omitempty"`

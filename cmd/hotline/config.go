@@ -23,6 +23,7 @@ type Config struct {
 	SIP   sip.Config      `mapstructure:"sip"`
 	Media media.Config    `mapstructure:"media"`
 	Admin ivr.AdminConfig `mapstructure:"admin"`
+	DTMF  ivr.DTMFConfig  `mapstructure:"dtmf"`
 	Menus menus.Config    `mapstructure:"menus"`
 }
 
@@ -38,6 +39,8 @@ var scalarDefaults = map[string]any{
 	"admin.listen":       "127.0.0.1:8080",
 	"admin.call_history": 1000,
 	"admin.pprof":        false,
+	"dtmf.mode":          "auto",
+	"dtmf.dedupe_window": "250ms",
 }
 
 // loaded is a decoded configuration and where its prompt files are read from.
@@ -128,6 +131,9 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 		errs = append(errs, err)
 	}
 	if err := l.Media.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.DTMF.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	tree, err := menus.Compile(l.Menus)

@@ -72,7 +72,7 @@ func start(ctx context.Context, cfgPath string, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.Source, err)
 	}
-	eng, err := ivr.NewEngine(ivr.Config{Media: l.Media, Admin: l.Admin}, menu, log)
+	eng, err := ivr.NewEngine(ivr.Config{Media: l.Media, Admin: l.Admin, DTMF: l.DTMF}, menu, log)
 	if err != nil {
 		return nil, err
 	}
