@@ -5,9 +5,9 @@ package defaults
 
 import "embed"
 
-// FS holds hotline.yaml and prompts/*.wav. Prompt paths in hotline.yaml are relative to it.
+// FS holds hotline.yaml, prompts/*.wav and prompts/digits/<lang>/<0-9>.wav. Prompt paths in hotline.yaml are relative to it.
 //
-//go:embed hotline.yaml prompts/*.wav
+//go:embed hotline.yaml prompts
 var FS embed.FS
 
 // ConfigName is the name of the default configuration file inside FS.
