@@ -37,6 +37,7 @@ depcheck:
 # Real third-party peers against a real `hotline serve`.
 interop: build
 	testdata/sipp/run.sh
+	testdata/baresip/run.sh
 
 load: build
 	testdata/sipp/load.sh
