@@ -42,7 +42,7 @@ func (c *call) run(ctx context.Context) error {
 			c.timer.Stop()
 		}
 	}()
-	var ev menus.Event = menus.Started{}
+	var ev menus.Event = menus.Started{At: c.rec.Start}
 	for {
 		if err := c.do(ctx, c.machine.Step(ev)); err != nil {
 			return c.end(err)
@@ -101,6 +101,19 @@ func (c *call) do(ctx context.Context, actions []menus.Action) error {
 			c.timerOn = false
 		case menus.Hangup:
 			c.hangupWant, c.hangupWhy = true, a.Reason
+		case menus.SetVariable:
+			if c.rec.Variables == nil {
+				c.rec.Variables = make(map[string]string)
+			}
+			c.rec.Variables[a.Name] = a.Value
+			changed = true
+		case menus.SetLanguage:
+			c.rec.Language = a.Language
+			changed = true
+		case menus.Enqueue, menus.Freeze, menus.Transfer:
+			// Validation refuses these until their subsystems exist (issues 5 and 6); a tree
+			// compiled with them enabled still ends politely rather than leaving silence.
+			c.hangupWant, c.hangupWhy = true, "unsupported"
 		}
 	}
 	if changed {
@@ -115,8 +128,10 @@ func (c *call) do(ctx context.Context, actions []menus.Action) error {
 // hangup ends the call from our side after the goodbye prompt.
 func (c *call) hangup(ctx context.Context) error {
 	switch c.hangupWhy {
-	case "max_retries":
+	case menus.ReasonMaxRetries, menus.ReasonMaxFailures, menus.ReasonMaxTimeouts:
 		c.rec.Outcome = OutcomeMaxRetries
+	case menus.ReasonCompleted:
+		c.rec.Outcome = OutcomeCompleted
 	default:
 		c.rec.Outcome = OutcomeGoodbye
 	}

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -64,33 +62,33 @@ type Menu struct {
 }
 
 // LoadPrompts decodes every prompt file from fsys (paths relative to its root) into ready
-// G.711 frames. Errors name the config key of each prompt that failed.
-func LoadPrompts(prompts map[string]menus.PromptConfig, fsys fs.FS) (map[string]*media.Prompt, error) {
-	out := make(map[string]*media.Prompt, len(prompts))
+// G.711 frames, keyed by prompt ID (what menus' Play actions name). Errors name the config
+// key of each prompt that failed.
+func LoadPrompts(refs []menus.PromptRef, fsys fs.FS) (map[string]*media.Prompt, error) {
+	out := make(map[string]*media.Prompt, len(refs))
 	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(prompts)) {
-		pc := prompts[name]
-		if pc.File == "" {
+	for _, r := range refs {
+		if r.File == "" {
 			continue // menus validation reports it
 		}
-		data, err := fs.ReadFile(fsys, pc.File)
+		data, err := fs.ReadFile(fsys, r.File)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("menus.prompts.%s.file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s.file: %w", r.Path, err))
 			continue
 		}
-		p, err := media.DecodeWAV(name, data)
+		p, err := media.DecodeWAV(r.ID, data)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("menus.prompts.%s.file: %s: %w", name, pc.File, err))
+			errs = append(errs, fmt.Errorf("%s.file: %s: %w", r.Path, r.File, err))
 			continue
 		}
-		out[name] = p
+		out[r.ID] = p
 	}
 	return out, errors.Join(errs...)
 }
 
-// LoadMenu loads every prompt the compiled tree names.
+// LoadMenu loads every prompt the compiled tree names, in every language.
 func LoadMenu(tree *menus.Tree, fsys fs.FS) (*Menu, error) {
-	prompts, err := LoadPrompts(tree.Prompts(), fsys)
+	prompts, err := LoadPrompts(tree.PromptRefs(), fsys)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +142,26 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 func (e *Engine) SIPHandler() sip.Handler {
 	return sip.HandlerFunc(func(ctx context.Context, l *sip.Leg) error {
 		f := l.From()
+		info := make(chan media.Digit, 8)
+		// SIP INFO key presses (application/dtmf-relay, application/dtmf): 200 for a key,
+		// 415 for a body we cannot read. Runs on sipgo's goroutine: never block (C5).
+		l.OnInfo(func(contentType string, body []byte) int {
+			key, _, err := media.ParseInfoDTMF(contentType, body)
+			if err != nil {
+				e.metrics.infoRejected.Inc()
+				return 415
+			}
+			select {
+			case info <- media.Digit{Key: key, Mode: media.ModeInfo, At: e.now()}:
+			default:
+				e.metrics.digitsDropped.Inc()
+			}
+			return 200
+		})
 		return e.ServeCall(ctx, l, CallInfo{
 			Caller: Party{User: f.User, Display: f.Display, URI: f.URI},
 			Source: l.Source(),
+			Info:   info,
 		})
 	})
 }
@@ -156,6 +171,7 @@ const (
 	OutcomeCallerHangup = "caller_hangup" // caller hung up in the menu
 	OutcomeGoodbye      = "goodbye"       // caller chose an option that ends the call
 	OutcomeMaxRetries   = "max_retries"   // too many timeouts or invalid keys; ended politely
+	OutcomeCompleted    = "completed"     // an announcement node played to its end
 	OutcomeRejected     = "rejected"      // not answered: unusable SDP or no media port
 	OutcomeError        = "error"
 	OutcomeShutdown     = "shutdown"
@@ -212,12 +228,16 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 		return &sip.RejectError{Code: 488, Reason: "Not Acceptable Here", Err: fmt.Errorf("call %s: sdp: %w", leg.ID(), err)}
 	}
 	rec.Codec = string(neg.Codec.Name)
+
 	mode, trunk := e.cfg.DTMF.resolve(info.Source, info.Caller.User)
 	rec.DTMFMode = mode
-
-	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote})
+	policy := newCallDTMF(mode, neg.DTMFPT != 0)
+	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote, Inband: policy.inband})
 	sess.Start(ctx)
-	defer sess.Close()
+	defer func() {
+		sess.Close()
+		e.metrics.addSession(sess.Stats())
+	}()
 
 	if err := leg.Answer(ctx, answer); err != nil {
 		rec.Outcome = outcomeFromCause(ctx, OutcomeError)
@@ -228,7 +248,7 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 		window = 250 * time.Millisecond
 	}
 	c := &call{e: e, leg: leg, sess: sess, menu: menu, machine: menus.NewMachine(menu.Tree), rec: rec,
-		info: info.Info, dtmf: newCallDTMF(mode, neg.DTMFPT != 0), keys: keyFilter{window: window}, trunk: trunk}
+		info: info.Info, dtmf: policy, keys: keyFilter{window: window}, trunk: trunk}
 	return c.run(ctx)
 }
 

@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"github.com/hotline-ivr/hotline/media"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -13,6 +14,10 @@ type metrics struct {
 	digits        *prometheus.CounterVec
 	duplicates    *prometheus.CounterVec
 	digitsIgnored *prometheus.CounterVec
+	digitsDropped prometheus.Counter
+	rfcTimeouts   prometheus.Counter
+	inbandRejects *prometheus.CounterVec
+	infoRejected  prometheus.Counter
 	reloads       *prometheus.CounterVec
 }
 
@@ -39,12 +44,43 @@ func newMetrics() *metrics {
 			Name: "hotline_dtmf_ignored_total",
 			Help: "Key presses on a path the call's DTMF mode does not listen to.",
 		}, []string{"mode"}),
+		digitsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotline_dtmf_dropped_total",
+			Help: "Key presses dropped because the call was not reading them fast enough.",
+		}),
+		rfcTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotline_dtmf_rfc4733_timeouts_total",
+			Help: "RFC 4733 events ended by timeout: their end packets never came.",
+		}),
+		inbandRejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_dtmf_inband_rejects_total",
+			Help: "Tone candidates the in-band detector refused, by reason (twist, energy, harmonic, frequency, duration).",
+		}, []string{"reason"}),
+		infoRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotline_sip_info_rejected_total",
+			Help: "SIP INFO requests answered 415: a body that is not a key press.",
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_menu_reloads_total",
 			Help: "Config reloads by result (ok, refused).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.reloads,
+	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// addSession folds a finished call's media counters into the metrics.
+func (m *metrics) addSession(st media.SessionStats) {
+	m.digitsDropped.Add(float64(st.DigitsDropped))
+	m.rfcTimeouts.Add(float64(st.DTMFTimeouts))
+	for reason, n := range map[string]uint64{
+		"twist":     st.Inband.TwistRejects,
+		"energy":    st.Inband.EnergyRejects,
+		"harmonic":  st.Inband.HarmonicRejects,
+		"frequency": st.Inband.FrequencyRejects,
+		"duration":  st.Inband.DurationRejects,
+	} {
+		m.inbandRejects.WithLabelValues(reason).Add(float64(n))
+	}
 }

@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,18 +36,20 @@ type PromptPlay struct {
 
 // CallRecord is what the admin API shows of a call, live or finished.
 type CallRecord struct {
-	CallID      string       `json:"call_id"`
-	Caller      Party        `json:"caller"`
-	Source      string       `json:"source,omitempty"`
-	Codec       string       `json:"codec,omitempty"`
-	DTMFMode    string       `json:"dtmf_mode,omitempty"`
-	TreeVersion string       `json:"tree_version,omitempty"`
-	Start       time.Time    `json:"start"`
-	End         *time.Time   `json:"end,omitempty"`
-	Nodes       []NodeVisit  `json:"nodes"`
-	Keys        []KeyPress   `json:"keys"`
-	Prompts     []PromptPlay `json:"prompts"`
-	Outcome     string       `json:"outcome,omitempty"`
+	CallID      string            `json:"call_id"`
+	Caller      Party             `json:"caller"`
+	Source      string            `json:"source,omitempty"`
+	Codec       string            `json:"codec,omitempty"`
+	DTMFMode    string            `json:"dtmf_mode,omitempty"`
+	TreeVersion string            `json:"tree_version,omitempty"`
+	Start       time.Time         `json:"start"`
+	End         *time.Time        `json:"end,omitempty"`
+	Nodes       []NodeVisit       `json:"nodes"`
+	Keys        []KeyPress        `json:"keys"`
+	Prompts     []PromptPlay      `json:"prompts"`
+	Variables   map[string]string `json:"variables,omitempty"` // collected input, e.g. an account number
+	Language    string            `json:"language,omitempty"`
+	Outcome     string            `json:"outcome,omitempty"`
 }
 
 // clone returns a deep copy, so the call goroutine can keep appending to its own record.
@@ -55,6 +58,7 @@ func (r *CallRecord) clone() *CallRecord {
 	c.Nodes = slices.Clone(r.Nodes)
 	c.Keys = slices.Clone(r.Keys)
 	c.Prompts = slices.Clone(r.Prompts)
+	c.Variables = maps.Clone(r.Variables)
 	if r.End != nil {
 		e := *r.End
 		c.End = &e

@@ -11,6 +11,14 @@
 // encoded once to both codecs, and shared read-only by every call.
 // [DTMFReceiver] is the pure RFC 4733 receive state machine used by Session.
 //
+// In-band DTMF: [InbandDetector] finds key presses in decoded audio to the
+// receiver limits of TELEPHONY.md (Goertzel filters, frequency measured from
+// phase, talk-off guards); a Session runs one with SessionConfig.Inband and
+// reports its presses on Digits as ModeInband. [AppendDTMFTone] generates
+// the tones to the same standard, and [Session.SendTone] sends them in the
+// audio. [ParseInfoDTMF] reads the key press of a SIP INFO body, without
+// knowing SIP.
+//
 // media knows nothing of SIP: it must not import sipgo, nor the project's
 // sip, ivr, menus or queue packages. SDP offer/answer lives in media/sdp.
 package media

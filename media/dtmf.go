@@ -24,8 +24,13 @@ type Digit struct {
 	Key byte
 	// Mode is the transport the press arrived on.
 	Mode DTMFMode
-	// At is when the first packet of the press was received.
+	// At is when the first packet of the press was received; for an
+	// in-band press, when the packet that confirmed the tone was.
 	At time.Time
+	// Delay is, for an in-band press, how long its tone had been playing
+	// when it was confirmed (an estimate, within a few milliseconds): the
+	// key went down at about At.Add(-Delay). Zero for the other modes.
+	Delay time.Duration
 }
 
 // DefaultDTMFTimeout is how long a DTMFReceiver waits for more packets of an

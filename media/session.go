@@ -56,6 +56,11 @@ type SessionConfig struct {
 	// of each received audio packet. The slice is reused for the next
 	// packet: copy what you keep, and return quickly.
 	OnAudio func(payload []byte)
+	// Inband runs an InbandDetector on the received audio: DTMF tones in
+	// the audio are reported on Digits with ModeInband. It is independent
+	// of DTMFPT; with both, a press whose tone is also left in the audio is
+	// reported twice, once per mode (see Digit.Delay to pair them).
+	Inband bool
 }
 
 // SessionStats are a Session's counters.
@@ -68,12 +73,17 @@ type SessionStats struct {
 	SendErrors     uint64 // failed writes
 	DigitsDropped  uint64 // key presses lost because Digits was full
 	DTMFTimeouts   uint64 // events whose end packet never came
+	// Inband are the in-band detector's counters (zero unless
+	// SessionConfig.Inband): presses detected, candidates rejected by
+	// reason.
+	Inband InbandStats
 }
 
 type sessionCounters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	ignored, sendErrors, digitsDropped       atomic.Uint64
 	dtmfTimeouts                             atomic.Uint64
+	inband                                   [6]atomic.Uint64 // InbandStats, field by field
 }
 
 // playback is one Play call: prompts played back to back.
@@ -82,10 +92,12 @@ type playback struct {
 	prompts []*Prompt
 }
 
-// digitReq is one SendDigit call.
+// digitReq is one SendDigit, SendTone or SendDigitAndTone call.
 type digitReq struct {
-	code     uint8
-	duration uint16 // samples
+	event    bool     // send RFC 4733 telephone-events
+	code     uint8    // their event code
+	duration uint16   // their duration, samples
+	tone     [][]byte // audio frames of the tone and the gap after it, or nil
 }
 
 // Session sends and receives the RTP of one call leg on a UDP socket it
@@ -128,6 +140,10 @@ type receiver struct {
 	source  netip.AddrPort
 	dtmf    DTMFReceiver
 	count   uint32 // audio packets since the last expiry check
+
+	inband     *InbandDetector // nil unless SessionConfig.Inband
+	inbandSeen InbandStats     // its counters as last published
+	pcm        [FrameSize]int16
 }
 
 // sender is the writer goroutine's state.
@@ -147,6 +163,8 @@ type sender struct {
 	evDur     uint16
 	evEnds    int
 	evStarted bool
+
+	tone [][]byte // tone frames still to send in place of the audio
 }
 
 // NewSession prepares a session on conn; nothing is sent or read before
@@ -175,6 +193,9 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 	}
 	s.tx.ts = rand.Uint32()
 	s.tx.marker = true
+	if cfg.Inband {
+		s.rx.inband = NewInbandDetector()
+	}
 	for i := range s.tx.silence {
 		s.tx.silence[i] = Silence(cfg.Codec.Name)
 	}
@@ -245,8 +266,10 @@ func (s *Session) Remote() netip.AddrPort {
 	return s.remote
 }
 
-// Digits delivers RFC 4733 key presses, each once, at the first packet of
-// its event. When the channel is full a press is dropped and counted.
+// Digits delivers key presses: RFC 4733 events (ModeRFC4733), each once, at
+// the first packet of its event, and with SessionConfig.Inband tones in the
+// audio (ModeInband), each once, as soon as the tone is confirmed. When the
+// channel is full a press is dropped and counted.
 func (s *Session) Digits() <-chan Digit { return s.digits }
 
 // Done delivers the id of each playback that ran to its end; stopped or
@@ -285,13 +308,57 @@ func (s *Session) SendDigit(key byte, d time.Duration) {
 	if !ok || s.cfg.DTMFPT == 0 {
 		return
 	}
+	s.queue(digitReq{event: true, code: code, duration: eventSamples(d)})
+}
+
+// eventSamples converts a press duration (d ≤ 0: DefaultDigitDuration) to
+// samples, at least one frame and at most 0xFFFF.
+func eventSamples(d time.Duration) uint16 {
 	if d <= 0 {
 		d = DefaultDigitDuration
 	}
-	samples := min(max(d/(time.Second/ClockRate), FrameSize), maxEventDuration)
+	return uint16(min(max(d/(time.Second/ClockRate), FrameSize), maxEventDuration))
+}
+
+// SendTone queues an in-band key press: the DTMF tone of key for d
+// (DefaultDigitDuration if d ≤ 0, at most about 8.2 s), generated to
+// ITU-T Q.23 at DefaultToneLevel per frequency, then ToneGap of silence,
+// sent as audio in the session's codec in place of the playback, which
+// pauses and resumes afterwards. It needs no telephone-event payload type.
+// Invalid keys and presses beyond a queue of 32 are ignored. SendTone
+// encodes the tone before it returns (the writer only sends frames); it
+// never blocks.
+func (s *Session) SendTone(key byte, d time.Duration) {
+	if _, ok := EventCode(key); !ok {
+		return
+	}
+	n := eventSamples(d)
+	s.queue(digitReq{tone: toneFrames(key, time.Duration(n)*(time.Second/ClockRate), s.cfg.Codec.Name)})
+}
+
+// SendDigitAndTone queues a key press sent both ways at once, as gateways
+// that leave the tone in the audio do: RFC 4733 events as SendDigit, and
+// the tone as SendTone in the audio packets sent alongside. Without
+// DTMFPT it is SendTone. It never blocks.
+func (s *Session) SendDigitAndTone(key byte, d time.Duration) {
+	code, ok := EventCode(key)
+	if !ok {
+		return
+	}
+	n := eventSamples(d)
+	s.queue(digitReq{
+		event:    s.cfg.DTMFPT != 0,
+		code:     code,
+		duration: n,
+		tone:     toneFrames(key, time.Duration(n)*(time.Second/ClockRate), s.cfg.Codec.Name),
+	})
+}
+
+// queue adds a press for the writer, unless 32 are waiting.
+func (s *Session) queue(r digitReq) {
 	s.mu.Lock()
 	if len(s.sendQ) < sendQueue {
-		s.sendQ = append(s.sendQ, digitReq{code: code, duration: uint16(samples)})
+		s.sendQ = append(s.sendQ, r)
 	}
 	s.mu.Unlock()
 }
@@ -308,6 +375,14 @@ func (s *Session) Stats() SessionStats {
 		SendErrors:     c.sendErrors.Load(),
 		DigitsDropped:  c.digitsDropped.Load(),
 		DTMFTimeouts:   c.dtmfTimeouts.Load(),
+		Inband: InbandStats{
+			Detected:         c.inband[0].Load(),
+			TwistRejects:     c.inband[1].Load(),
+			EnergyRejects:    c.inband[2].Load(),
+			HarmonicRejects:  c.inband[3].Load(),
+			FrequencyRejects: c.inband[4].Load(),
+			DurationRejects:  c.inband[5].Load(),
+		},
 	}
 }
 
@@ -371,16 +446,15 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 	case s.cfg.DTMFPT != 0 && pt == s.cfg.DTMFPT:
 		now := time.Now()
 		if key, ok := r.dtmf.Packet(r.pkt.SSRC, r.pkt.Timestamp, r.pkt.Payload, now); ok {
-			select {
-			case s.digits <- Digit{Key: key, Mode: ModeRFC4733, At: now}:
-			default:
-				s.stats.digitsDropped.Add(1)
-			}
+			s.deliver(Digit{Key: key, Mode: ModeRFC4733, At: now})
 		}
 		s.expire(now)
 	case pt == s.cfg.Codec.PT:
 		if s.cfg.OnAudio != nil {
 			s.cfg.OnAudio(r.pkt.Payload)
+		}
+		if r.inband != nil {
+			s.detect(r.pkt.Payload)
 		}
 		if s.cfg.DTMFPT != 0 {
 			if r.count++; r.count >= expireEvery {
@@ -389,6 +463,43 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 		}
 	default:
 		s.stats.ignored.Add(1)
+	}
+}
+
+// deliver hands a key press to Digits without blocking.
+func (s *Session) deliver(d Digit) {
+	select {
+	case s.digits <- d:
+	default:
+		s.stats.digitsDropped.Add(1)
+	}
+}
+
+// detect decodes an audio payload into the reused buffer and runs the
+// in-band detector on it. It must not allocate.
+func (s *Session) detect(payload []byte) {
+	r := &s.rx
+	for len(payload) > 0 {
+		var n int
+		if s.cfg.Codec.Name == PCMA {
+			n = DecodePCMATo(r.pcm[:], payload)
+		} else {
+			n = DecodePCMUTo(r.pcm[:], payload)
+		}
+		payload = payload[n:]
+		for key, ok := r.inband.Process(r.pcm[:n]); ok; key, ok = r.inband.Process(nil) {
+			s.deliver(Digit{Key: key, Mode: ModeInband, At: time.Now(), Delay: r.inband.Delay()})
+		}
+	}
+	if st := r.inband.Stats(); st != r.inbandSeen {
+		r.inbandSeen = st
+		c := &s.stats.inband
+		c[0].Store(st.Detected)
+		c[1].Store(st.TwistRejects)
+		c[2].Store(st.EnergyRejects)
+		c[3].Store(st.HarmonicRejects)
+		c[4].Store(st.FrequencyRejects)
+		c[5].Store(st.DurationRejects)
 	}
 }
 
@@ -415,10 +526,11 @@ func (s *Session) writeLoop() {
 	}
 }
 
-// tick sends the packet of one 20 ms slot: an event packet while a digit
-// is being sent, else the next prompt frame, else silence. The RTP clock
-// advances by one frame per slot whatever is sent (RFC 3550 §5.1). It must
-// not allocate.
+// tick sends the packets of one 20 ms slot: an event packet while a digit
+// is being sent, and an audio packet unless that event replaces the audio:
+// the next tone frame while a tone is being sent, else the next prompt
+// frame, else silence. The RTP clock advances by one frame per slot
+// whatever is sent (RFC 3550 §5.1). It must not allocate.
 func (s *Session) tick() {
 	w := &s.tx
 	s.mu.Lock()
@@ -426,18 +538,32 @@ func (s *Session) tick() {
 		w.play, w.pi, w.fi = s.pending, 0, 0
 		s.pending, s.hasPending = nil, false
 	}
-	if !w.event && len(s.sendQ) > 0 {
-		w.event, w.ev, w.evTS, w.evDur, w.evEnds, w.evStarted = true, s.sendQ[0], w.ts, 0, 0, false
+	if !w.event && w.tone == nil && len(s.sendQ) > 0 {
+		r := s.sendQ[0]
+		w.event, w.ev, w.evTS, w.evDur, w.evEnds, w.evStarted = r.event, r, w.ts, 0, 0, false
+		w.tone, w.ev.tone = r.tone, nil
 		n := copy(s.sendQ, s.sendQ[1:])
+		s.sendQ[n] = digitReq{} // drop the frames' reference
 		s.sendQ = s.sendQ[:n]
 	}
 	remote := s.remote
 	s.mu.Unlock()
 
+	audio := !w.event || w.tone != nil
 	if w.event {
 		s.sendEvent(remote)
-	} else {
-		if s.send(remote, s.cfg.Codec.PT, w.marker, w.ts, s.nextFrame()) {
+	}
+	if audio {
+		var frame []byte
+		if len(w.tone) > 0 {
+			frame, w.tone = w.tone[0], w.tone[1:]
+			if len(w.tone) == 0 {
+				w.tone = nil
+			}
+		} else {
+			frame = s.nextFrame()
+		}
+		if s.send(remote, s.cfg.Codec.PT, w.marker, w.ts, frame) {
 			w.marker = false
 		}
 	}
@@ -501,7 +627,8 @@ func (s *Session) sendEvent(remote netip.AddrPort) {
 	}
 	if w.evEnds >= endRepeats {
 		w.event = false
-		w.marker = true
+		// Audio resumes after a pause, unless a tone went on alongside.
+		w.marker = w.marker || w.tone == nil
 	}
 }
 

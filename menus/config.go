@@ -3,25 +3,60 @@ package menus
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
 // Defaults applied by Compile (and assumed by Validate) when a field is zero.
 const (
-	DefaultRoot         = "main"
-	DefaultDigitTimeout = 5 * time.Second
-	DefaultMaxRetries   = 3
+	DefaultRoot              = "main"
+	DefaultDigitTimeout      = 5 * time.Second
+	DefaultInterDigitTimeout = 3 * time.Second
+	// DefaultMaxRetries applies only where neither max_failures nor
+	// max_timeouts is set (on the node or the tree).
+	DefaultMaxRetries        = 3
+	DefaultCollectMinDigits  = 1
+	DefaultCollectMaxDigits  = 20
+	DefaultCollectTerminator = "#"
 )
 
-// Option actions.
+// Limits on lengths, so that a configuration cannot make a call buffer
+// unbounded input.
 const (
-	ActionGoto   = "goto"
-	ActionPlay   = "play"
-	ActionHangup = "hangup"
+	MaxDigitLen     = 32 // longest digit_len and pattern
+	MaxCollectDigit = 64 // largest collect max_digits
 )
+
+// Option actions: what a key, a pattern, a global key or an exceeded limit
+// does.
+const (
+	ActionGoto        = "goto"         // enter node target
+	ActionBack        = "back"         // return to the node the caller came from (the root if none)
+	ActionTop         = "top"          // return to the root node, forgetting the history
+	ActionRepeat      = "repeat"       // replay the node's long greeting
+	ActionPlay        = "play"         // play prompt, then return to the node (short greeting)
+	ActionCollect     = "collect"      // collect digits into a variable, then target or back to the node
+	ActionSetLanguage = "set_language" // switch the call's prompt language, then target or replay
+	ActionRouteTime   = "route_time"   // enter open or closed by schedule
+	ActionEnqueue     = "enqueue"      // hand the call to a hold queue (needs CompileOptions.Enabled)
+	ActionFreeze      = "freeze"       // hand the call to the account-freeze lane (needs CompileOptions.Enabled)
+	ActionTransfer    = "transfer"     // transfer the call to a SIP URI (needs CompileOptions.Enabled)
+	ActionHangup      = "hangup"       // play prompt if any, then hang up
+)
+
+// actionNames lists every action, for messages.
+var actionNames = []string{
+	ActionGoto, ActionBack, ActionTop, ActionRepeat, ActionPlay, ActionCollect, ActionSetLanguage,
+	ActionRouteTime, ActionEnqueue, ActionFreeze, ActionTransfer, ActionHangup,
+}
+
+// notBuilt says, for each action whose subsystem is not built yet, why
+// validation refuses it unless CompileOptions.Enabled names it.
+var notBuilt = map[string]string{
+	ActionEnqueue:  "hold queues are not built yet (issue 5)",
+	ActionFreeze:   "the account-freeze lane is not built yet (issue 6)",
+	ActionTransfer: "transfers to a SIP URI are not built yet",
+}
 
 // pathPrefix is the configuration key under which cmd decodes a Config; every
 // Problem path starts with it.
@@ -31,28 +66,68 @@ const pathPrefix = "menus"
 const validKeys = "0123456789*#"
 
 // Config is the menu configuration, pure data decoded by viper (mapstructure
-// tags) in cmd. The zero value of every field means its default.
+// tags) in cmd. The zero value of every field means its default. Viper reads
+// map keys (node, prompt, language and schedule names) in lower case.
 type Config struct {
 	// Root is the node a call starts in; default DefaultRoot.
 	Root string `mapstructure:"root"`
-	// DigitTimeout is how long to wait for a key after a node's prompt has
-	// finished; default DefaultDigitTimeout.
+	// DigitTimeout is how long to wait for a first key after a prompt has
+	// finished; default DefaultDigitTimeout. Nodes may override it.
 	DigitTimeout time.Duration `mapstructure:"digit_timeout"`
+	// InterDigitTimeout is how long to wait for the next key of a
+	// multi-key entry (digit_len > 1, patterns, collect); default
+	// DefaultInterDigitTimeout. Nodes may override it.
+	InterDigitTimeout time.Duration `mapstructure:"inter_digit_timeout" json:",omitzero"`
 	// MaxRetries is how many failures (digit timeouts plus invalid keys)
-	// one visit of a node tolerates; the next failure ends the call.
-	// Default DefaultMaxRetries.
+	// one visit of a node tolerates; the next failure plays the exit
+	// prompt and hangs up. Default DefaultMaxRetries when neither
+	// MaxFailures nor MaxTimeouts is set, else no combined limit.
 	MaxRetries int `mapstructure:"max_retries"`
+	// MaxFailures is how many invalid keys one visit tolerates; the next
+	// one performs MaxFailuresAction. 0: no separate limit.
+	MaxFailures int `mapstructure:"max_failures" json:",omitzero"`
+	// MaxFailuresAction is done when MaxFailures is exceeded; zero: play
+	// the exit prompt and hang up.
+	MaxFailuresAction OptionConfig `mapstructure:"max_failures_action" json:",omitzero"`
+	// MaxTimeouts is how many digit timeouts one visit tolerates; the next
+	// one performs MaxTimeoutsAction. 0: no separate limit.
+	MaxTimeouts int `mapstructure:"max_timeouts" json:",omitzero"`
+	// MaxTimeoutsAction is done when MaxTimeouts is exceeded; zero: play
+	// the exit prompt and hang up.
+	MaxTimeoutsAction OptionConfig `mapstructure:"max_timeouts_action" json:",omitzero"`
 	// InvalidPrompt names the prompt played after an invalid key, before
-	// the node prompt replays. Optional.
+	// the node prompt replays. Optional; nodes may override it.
 	InvalidPrompt string `mapstructure:"invalid_prompt"`
 	// TimeoutPrompt names the prompt played after a digit timeout, before
-	// the node prompt replays. Optional.
+	// the node prompt replays. Optional; nodes may override it.
 	TimeoutPrompt string `mapstructure:"timeout_prompt"`
-	// GoodbyePrompt names the prompt played before hanging up when the
-	// retries are exhausted. Optional.
+	// GoodbyePrompt names the exit prompt played before hanging up when a
+	// limit is exceeded. Optional; nodes override it with exit_prompt.
 	GoodbyePrompt string `mapstructure:"goodbye_prompt"`
-	// Prompts maps prompt names to their audio.
+	// ReadbackPrompt names the prompt that starts a collect read-back
+	// ("you entered"); required by a collect with confirm unless the
+	// option names its own.
+	ReadbackPrompt string `mapstructure:"readback_prompt" json:",omitzero"`
+	// ConfirmPrompt names the prompt that ends a collect read-back ("press
+	// 1 if this is correct, 2 to enter it again").
+	ConfirmPrompt string `mapstructure:"confirm_prompt" json:",omitzero"`
+	// DigitPrompts maps each key ("0".."9", "*", "#") to the prompt that
+	// says it, for read-backs. A collect with confirm needs 0-9.
+	DigitPrompts map[string]string `mapstructure:"digit_prompts" json:",omitzero"`
+	// DefaultLanguage names the language of Prompts (e.g. "en"), so that
+	// set_language can switch back to it. Optional.
+	DefaultLanguage string `mapstructure:"default_language" json:",omitzero"`
+	// Prompts maps prompt names to their audio in the default language.
 	Prompts map[string]PromptConfig `mapstructure:"prompts"`
+	// Languages maps a language (e.g. "zh-cn") to prompts that replace
+	// those of the same name in Prompts when the call uses it. A prompt a
+	// language leaves out plays in the default language.
+	Languages map[string]LanguageConfig `mapstructure:"languages" json:",omitzero"`
+	// GlobalKeys maps a key to what it does at every node, also while a
+	// prompt plays. A global key wins over the node's options.
+	GlobalKeys map[string]OptionConfig `mapstructure:"global_keys" json:",omitzero"`
+	// Schedules maps a schedule name to business hours, for route_time.
+	Schedules map[string]ScheduleConfig `mapstructure:"schedules" json:",omitzero"`
 	// Nodes maps node names to menu nodes.
 	Nodes map[string]NodeConfig `mapstructure:"nodes"`
 }
@@ -64,28 +139,140 @@ type PromptConfig struct {
 	Text string `mapstructure:"text"`
 }
 
-// NodeConfig is one menu node: a prompt and the options the caller may pick.
-type NodeConfig struct {
-	// Prompt names the prompt played on entering the node (required).
-	Prompt string `mapstructure:"prompt"`
-	// DigitTimeout overrides Config.DigitTimeout; 0 = tree default.
-	DigitTimeout time.Duration `mapstructure:"digit_timeout"`
-	// MaxRetries overrides Config.MaxRetries; 0 = tree default.
-	MaxRetries int `mapstructure:"max_retries"`
-	// Options maps a key ("0".."9", "*", "#") to what it does.
-	Options map[string]OptionConfig `mapstructure:"options"`
+// LanguageConfig is one prompt language.
+type LanguageConfig struct {
+	// Prompts replaces the default prompts of the same names.
+	Prompts map[string]PromptConfig `mapstructure:"prompts"`
 }
 
-// OptionConfig is what one key does in a node.
-type OptionConfig struct {
-	// Action is ActionGoto, ActionPlay or ActionHangup.
-	Action string `mapstructure:"action"`
-	// Target is the node a goto enters.
-	Target string `mapstructure:"target"`
-	// Prompt is, for play, the prompt played before the node prompt
-	// replays (required); for hangup, the goodbye played before hanging
-	// up (optional).
+// ScheduleConfig is a set of business hours.
+type ScheduleConfig struct {
+	// TimeZone is an IANA time zone name such as "Asia/Shanghai"; default
+	// UTC.
+	TimeZone string `mapstructure:"time_zone"`
+	// Hours maps a day ("mon".."sun", full names, or a range "mon-fri") to
+	// its open periods, each "HH:MM-HH:MM" (end exclusive, "24:00" allowed).
+	// A day not listed is closed.
+	Hours map[string][]string `mapstructure:"hours"`
+	// Holidays are dates ("2026-10-01", in TimeZone) closed all day.
+	Holidays []string `mapstructure:"holidays"`
+}
+
+// RouteTimeConfig chooses a node by schedule.
+type RouteTimeConfig struct {
+	Schedule string `mapstructure:"schedule"`
+	Open     string `mapstructure:"open"`
+	Closed   string `mapstructure:"closed"`
+}
+
+// NodeConfig is one menu node: a greeting and the options the caller may
+// pick. A node with route_time is a routing node instead: it plays nothing
+// and passes the call on at once. A node with neither options nor patterns
+// is an announcement: it plays its greeting and hangs up.
+type NodeConfig struct {
+	// Greeting names the prompt played on entering the node (required
+	// unless RouteTime is set).
+	Greeting string `mapstructure:"greeting" json:",omitzero"`
+	// Prompt is an alias of Greeting, kept for older files.
 	Prompt string `mapstructure:"prompt"`
+	// ShortGreeting names the prompt replayed after an invalid key, a
+	// timeout or a play option; default Greeting.
+	ShortGreeting string `mapstructure:"short_greeting" json:",omitzero"`
+	// InvalidPrompt, TimeoutPrompt and ExitPrompt override the tree's
+	// invalid_prompt, timeout_prompt and goodbye_prompt.
+	InvalidPrompt string `mapstructure:"invalid_prompt" json:",omitzero"`
+	TimeoutPrompt string `mapstructure:"timeout_prompt" json:",omitzero"`
+	ExitPrompt    string `mapstructure:"exit_prompt" json:",omitzero"`
+	// DigitTimeout overrides Config.DigitTimeout; 0 = tree default.
+	DigitTimeout time.Duration `mapstructure:"digit_timeout"`
+	// InterDigitTimeout overrides Config.InterDigitTimeout.
+	InterDigitTimeout time.Duration `mapstructure:"inter_digit_timeout" json:",omitzero"`
+	// MaxRetries, MaxFailures, MaxTimeouts and their actions override the
+	// tree's; 0 = tree default.
+	MaxRetries        int          `mapstructure:"max_retries"`
+	MaxFailures       int          `mapstructure:"max_failures" json:",omitzero"`
+	MaxFailuresAction OptionConfig `mapstructure:"max_failures_action" json:",omitzero"`
+	MaxTimeouts       int          `mapstructure:"max_timeouts" json:",omitzero"`
+	MaxTimeoutsAction OptionConfig `mapstructure:"max_timeouts_action" json:",omitzero"`
+	// DigitLen is the most keys one entry may have; default the longest
+	// pattern (1 without patterns).
+	DigitLen int `mapstructure:"digit_len" json:",omitzero"`
+	// Terminator is a key ("#" or "*") that ends a multi-key entry early.
+	// Default none: an entry ends when it matches, when it is DigitLen
+	// long, or after the inter-digit timeout.
+	Terminator string `mapstructure:"terminator" json:",omitzero"`
+	// Options maps a key ("0".."9", "*", "#") to what it does.
+	Options map[string]OptionConfig `mapstructure:"options"`
+	// Patterns match multi-key entries, first match wins (see
+	// PatternConfig). Options win over patterns.
+	Patterns []PatternConfig `mapstructure:"patterns" json:",omitzero"`
+	// RouteTime makes this a routing node.
+	RouteTime RouteTimeConfig `mapstructure:"route_time" json:",omitzero"`
+}
+
+// PatternConfig binds an action to multi-key entries. Match is a sequence
+// of key matchers, one per key: a key ("0".."9", "*", "#") or a class in
+// brackets of keys and ranges ("[0-9]", "[1-5*]"). A pattern matches entries
+// of exactly its length: "1[0-9][0-9]" matches 100 to 199.
+type PatternConfig struct {
+	Match        string `mapstructure:"match"`
+	OptionConfig `mapstructure:",squash"`
+}
+
+// OptionConfig is what one key, pattern, global key or exceeded limit does.
+// Which fields apply depends on Action (see the Action* constants); a field
+// set for an action that does not use it is a Problem.
+type OptionConfig struct {
+	// Action is one of the Action* constants.
+	Action string `mapstructure:"action"`
+	// Target is the node entered by goto, and optionally after collect
+	// and set_language.
+	Target string `mapstructure:"target"`
+	// Prompt is, for play, the prompt played before the node's short
+	// greeting (required); for collect, the request ("enter your account
+	// number, then hash"; required); for hangup, enqueue, freeze and
+	// transfer, a prompt played first (optional).
+	Prompt string `mapstructure:"prompt"`
+
+	// Variable names the variable collect fills (letters, digits, _).
+	Variable string `mapstructure:"variable" json:",omitzero"`
+	// MinDigits and MaxDigits bound a collect (defaults
+	// DefaultCollectMinDigits and DefaultCollectMaxDigits).
+	MinDigits int `mapstructure:"min_digits" json:",omitzero"`
+	MaxDigits int `mapstructure:"max_digits" json:",omitzero"`
+	// Terminator ends a collect early ("#" or "*"; default "#").
+	Terminator string `mapstructure:"terminator" json:",omitzero"`
+	// Confirm reads the digits back and asks for 1 (correct) or 2 (enter
+	// again).
+	Confirm bool `mapstructure:"confirm" json:",omitzero"`
+	// ReadbackPrompt and ConfirmPrompt override the tree's for this
+	// collect.
+	ReadbackPrompt string `mapstructure:"readback_prompt" json:",omitzero"`
+	ConfirmPrompt  string `mapstructure:"confirm_prompt" json:",omitzero"`
+
+	// Queue and Priority are enqueue's hold queue and caller priority
+	// (higher first).
+	Queue    string `mapstructure:"queue" json:",omitzero"`
+	Priority int    `mapstructure:"priority" json:",omitzero"`
+	// URI is transfer's destination, a sip: or sips: URI; ${input} is
+	// replaced by the multi-key entry that chose the option and ${name} by
+	// a collected variable.
+	URI string `mapstructure:"uri" json:",omitzero"`
+	// Language is set_language's language.
+	Language string `mapstructure:"language" json:",omitzero"`
+	// Schedule, Open and Closed are route_time's schedule and nodes.
+	Schedule string `mapstructure:"schedule" json:",omitzero"`
+	Open     string `mapstructure:"open" json:",omitzero"`
+	Closed   string `mapstructure:"closed" json:",omitzero"`
+}
+
+// CompileOptions are the engine's capabilities, which decide what a
+// configuration may use.
+type CompileOptions struct {
+	// Enabled names the actions whose subsystems the engine has built
+	// (ActionEnqueue, ActionFreeze, ActionTransfer). Any other of these
+	// actions fails validation.
+	Enabled map[string]bool
 }
 
 // Problem is one configuration error. Path is the configuration key at fault,
@@ -99,172 +286,57 @@ type Problem struct {
 func (p *Problem) Error() string { return p.Path + ": " + p.Msg }
 
 // Validate reports every problem in c as an errors.Join of *Problem, sorted
-// by path and message, or nil when c compiles. Zero fields are read as their
-// defaults.
-func (c Config) Validate() error {
-	var v validator
-	v.config(c)
-	if len(v.problems) == 0 {
+// by path and message, or nil when c compiles with zero CompileOptions.
+// Zero fields are read as their defaults.
+func (c Config) Validate() error { return c.ValidateWith(CompileOptions{}) }
+
+// ValidateWith is Validate for an engine with the capabilities in o.
+func (c Config) ValidateWith(o CompileOptions) error {
+	_, err := build(c, o)
+	return err
+}
+
+// joinProblems sorts ps and joins them into one error.
+func joinProblems(ps []*Problem) error {
+	if len(ps) == 0 {
 		return nil
 	}
-	slices.SortFunc(v.problems, func(a, b *Problem) int {
+	slices.SortFunc(ps, func(a, b *Problem) int {
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Msg, b.Msg))
 	})
-	errs := make([]error, len(v.problems))
-	for i, p := range v.problems {
+	ps = slices.CompactFunc(ps, func(a, b *Problem) bool { return *a == *b })
+	errs := make([]error, len(ps))
+	for i, p := range ps {
 		errs[i] = p
 	}
 	return errors.Join(errs...)
 }
 
-type validator struct {
-	c        Config
-	problems []*Problem
-}
-
-func (v *validator) add(path, format string, args ...any) {
-	v.problems = append(v.problems, &Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (v *validator) config(c Config) {
-	v.c = c
-	root := cmp.Or(c.Root, DefaultRoot)
-	if c.DigitTimeout < 0 {
-		v.add(pathPrefix+".digit_timeout", "must not be negative (got %v)", c.DigitTimeout)
-	}
-	if c.MaxRetries < 0 {
-		v.add(pathPrefix+".max_retries", "must not be negative (got %d)", c.MaxRetries)
-	}
-	v.promptRef(pathPrefix+".invalid_prompt", c.InvalidPrompt, false)
-	v.promptRef(pathPrefix+".timeout_prompt", c.TimeoutPrompt, false)
-	v.promptRef(pathPrefix+".goodbye_prompt", c.GoodbyePrompt, false)
-
-	for name, p := range c.Prompts {
-		if name == "" {
-			v.add(pathPrefix+".prompts", "prompt with an empty name")
-			continue
-		}
-		if strings.TrimSpace(p.File) == "" {
-			v.add(pathPrefix+".prompts."+name+".file", "file is required")
-		}
-	}
-
-	if len(c.Nodes) == 0 {
-		v.add(pathPrefix+".nodes", "no nodes defined")
-	}
-	if _, ok := c.Nodes[root]; !ok {
-		v.add(pathPrefix+".root", "unknown node %q%s", root, v.nodeHint(root))
-	}
-	for name, n := range c.Nodes {
-		if name == "" {
-			v.add(pathPrefix+".nodes", "node with an empty name")
-			continue
-		}
-		v.node(pathPrefix+".nodes."+name, n)
-	}
-	if _, ok := c.Nodes[root]; ok {
-		v.reachable(root)
-	}
-}
-
-func (v *validator) node(path string, n NodeConfig) {
-	v.promptRef(path+".prompt", n.Prompt, true)
-	if n.DigitTimeout < 0 {
-		v.add(path+".digit_timeout", "must not be negative (got %v)", n.DigitTimeout)
-	}
-	if n.MaxRetries < 0 {
-		v.add(path+".max_retries", "must not be negative (got %d)", n.MaxRetries)
-	}
-	for key, o := range n.Options {
-		op := path + ".options." + key
-		if !validKey(key) {
-			v.add(op, "invalid key %q (want one of 0-9, * or #)", key)
-		}
-		switch o.Action {
-		case ActionGoto:
-			if o.Target == "" {
-				v.add(op+".target", "goto needs a target node")
-			} else if _, ok := v.c.Nodes[o.Target]; !ok {
-				v.add(op+".target", "unknown node %q%s", o.Target, v.nodeHint(o.Target))
-			}
-			if o.Prompt != "" {
-				v.add(op+".prompt", "not used by goto (the target node plays its own prompt)")
-			}
-		case ActionPlay:
-			v.promptRef(op+".prompt", o.Prompt, true)
-			if o.Target != "" {
-				v.add(op+".target", "not used by play")
-			}
-		case ActionHangup:
-			v.promptRef(op+".prompt", o.Prompt, false)
-			if o.Target != "" {
-				v.add(op+".target", "not used by hangup")
-			}
-		case "":
-			v.add(op+".action", "action is required (goto, play or hangup)")
+// actionList renders the action names for messages.
+func actionList() string {
+	s := ""
+	for i, a := range actionNames {
+		switch {
+		case i == 0:
+		case i == len(actionNames)-1:
+			s += " or "
 		default:
-			v.add(op+".action", "unknown action %q (want goto, play or hangup)", o.Action)
+			s += ", "
 		}
+		s += a
 	}
+	return s
 }
 
-// promptRef checks a reference to a prompt by name.
-func (v *validator) promptRef(path, name string, required bool) {
-	if name == "" {
-		if required {
-			v.add(path, "prompt is required")
-		}
-		return
-	}
-	if _, ok := v.c.Prompts[name]; !ok {
-		v.add(path, "unknown prompt %q%s", name, hint(name, v.c.Prompts))
-	}
-}
-
-func (v *validator) nodeHint(name string) string { return hint(name, v.c.Nodes) }
-
-// hint suggests the defined name that differs from name only in case: viper
-// lower-cases map keys but not values, so "Billing" never matches a node
-// declared as "billing:" in YAML.
-func hint[V any](name string, defined map[string]V) string {
-	var found []string
-	for k := range defined {
-		if k != name && strings.EqualFold(k, name) {
-			found = append(found, k)
+func keyIndex(k byte) int {
+	for i := range len(validKeys) {
+		if validKeys[i] == k {
+			return i
 		}
 	}
-	if len(found) == 0 {
-		return ""
-	}
-	slices.Sort(found)
-	return fmt.Sprintf(" (did you mean %q? configuration keys are case-insensitive and read in lower case)", found[0])
+	return -1
 }
 
-// reachable reports every node that no chain of goto options leads to from
-// root.
-func (v *validator) reachable(root string) {
-	seen := map[string]bool{root: true}
-	queue := []string{root}
-	for len(queue) > 0 {
-		n := v.c.Nodes[queue[0]]
-		queue = queue[1:]
-		for _, o := range n.Options {
-			if o.Action != ActionGoto || seen[o.Target] {
-				continue
-			}
-			if _, ok := v.c.Nodes[o.Target]; ok {
-				seen[o.Target] = true
-				queue = append(queue, o.Target)
-			}
-		}
-	}
-	for name := range v.c.Nodes {
-		if name != "" && !seen[name] {
-			v.add(pathPrefix+".nodes."+name, "unreachable from root node %q", root)
-		}
-	}
-}
+func validKey(key string) bool { return len(key) == 1 && keyIndex(key[0]) >= 0 }
 
-func validKey(key string) bool {
-	return len(key) == 1 && strings.IndexByte(validKeys, key[0]) >= 0
-}
+func isDigit(k byte) bool { return k >= '0' && k <= '9' }

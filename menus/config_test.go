@@ -3,9 +3,12 @@ package menus
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
+
+const allActions = "goto, back, top, repeat, play, collect, set_language, route_time, enqueue, freeze, transfer or hangup"
 
 func TestConfig_Validate(t *testing.T) {
 	t.Parallel()
@@ -53,7 +56,7 @@ func TestConfig_Validate(t *testing.T) {
 		{
 			name:   "node without prompt",
 			change: node("support", func(n *NodeConfig) { n.Prompt = "" }),
-			want:   []Problem{{"menus.nodes.support.prompt", "prompt is required"}},
+			want:   []Problem{{"menus.nodes.support.greeting", "greeting is required (or its alias prompt)"}},
 		},
 		{
 			name:   "unknown node prompt",
@@ -95,10 +98,8 @@ func TestConfig_Validate(t *testing.T) {
 		{
 			name:   "goto missing target",
 			change: option("main", "1", OptionConfig{Action: ActionGoto}),
-			want: []Problem{
-				{"menus.nodes.billing", `unreachable from root node "main"`},
-				{"menus.nodes.main.options.1.target", "goto needs a target node"},
-			},
+			// billing is unreachable too, but that follows from the broken goto.
+			want: []Problem{{"menus.nodes.main.options.1.target", "goto needs a target node"}},
 		},
 		{
 			name:   "goto with prompt",
@@ -122,13 +123,13 @@ func TestConfig_Validate(t *testing.T) {
 		},
 		{
 			name:   "unknown action",
-			change: option("main", "5", OptionConfig{Action: "transfer"}),
-			want:   []Problem{{"menus.nodes.main.options.5.action", `unknown action "transfer" (want goto, play or hangup)`}},
+			change: option("main", "5", OptionConfig{Action: "jump"}),
+			want:   []Problem{{"menus.nodes.main.options.5.action", `unknown action "jump" (want ` + allActions + `)`}},
 		},
 		{
 			name:   "missing action",
 			change: option("main", "5", OptionConfig{}),
-			want:   []Problem{{"menus.nodes.main.options.5.action", "action is required (goto, play or hangup)"}},
+			want:   []Problem{{"menus.nodes.main.options.5.action", "action is required (" + allActions + ")"}},
 		},
 		{
 			name:   "invalid key letter",
@@ -196,11 +197,11 @@ func TestConfig_Validate(t *testing.T) {
 				}}
 			},
 			want: []Problem{
+				{"menus.nodes.support.greeting", "greeting is required (or its alias prompt)"},
 				{"menus.nodes.support.options.#.target", `unknown node "zzz"`},
 				{"menus.nodes.support.options.1.prompt", "prompt is required"},
 				{"menus.nodes.support.options.x", `invalid key "x" (want one of 0-9, * or #)`},
-				{"menus.nodes.support.options.x.action", `unknown action "jump" (want goto, play or hangup)`},
-				{"menus.nodes.support.prompt", "prompt is required"},
+				{"menus.nodes.support.options.x.action", `unknown action "jump" (want ` + allActions + `)`},
 			},
 		},
 	}
@@ -297,5 +298,172 @@ func TestTree_PromptsIsACopy(t *testing.T) {
 	delete(p, "hours")
 	if _, ok := tr.Prompts()["hours"]; !ok {
 		t.Error("Prompts() returned the tree's own map")
+	}
+}
+
+func TestTree_PromptRefsAndLanguages(t *testing.T) {
+	t.Parallel()
+	tr, err := Compile(featureConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := tr.PromptRefs()
+	if !slices.IsSortedFunc(refs, func(a, b PromptRef) int { return strings.Compare(a.ID, b.ID) }) {
+		t.Error("PromptRefs not sorted by ID")
+	}
+	byID := map[string]PromptRef{}
+	for _, r := range refs {
+		byID[r.ID] = r
+	}
+	if got, want := len(refs), len(featureConfig().Prompts)+2; got != want {
+		t.Errorf("%d prompt refs, want %d", got, want)
+	}
+	want := PromptRef{ID: "zh-cn/main", Name: "main", Language: "zh-cn", Path: "menus.languages.zh-cn.prompts.main",
+		PromptConfig: PromptConfig{File: "prompts/zh/main.wav", Text: "主菜单"}}
+	if got := byID["zh-cn/main"]; got != want {
+		t.Errorf("zh-cn/main ref = %+v, want %+v", got, want)
+	}
+	if got := byID["hours"]; got.Path != "menus.prompts.hours" || got.Language != "" {
+		t.Errorf("hours ref = %+v", got)
+	}
+	if p, ok := tr.Prompt("zh-cn/d1"); !ok || p.Text != "一" {
+		t.Errorf("Prompt(zh-cn/d1) = %+v, %v", p, ok)
+	}
+	if _, ok := tr.Prompts()["zh-cn/d1"]; !ok {
+		t.Error("Prompts() lacks the language's prompts")
+	}
+	if got := tr.Languages(); !slices.Equal(got, []string{"zh-cn"}) {
+		t.Errorf("Languages() = %v", got)
+	}
+	if got := tr.DefaultLanguage(); got != "en" {
+		t.Errorf("DefaultLanguage() = %q", got)
+	}
+	if got := tr.Nodes(); !slices.Equal(got, []string{"account", "closed", "ext", "main", "open", "operator", "router"}) {
+		t.Errorf("Nodes() = %v", got)
+	}
+}
+
+func TestTree_VersionStableForOldConfigs(t *testing.T) {
+	t.Parallel()
+	// The first release hashed demoConfig to this; new, zero fields must not
+	// change it, so a reload of an unchanged file is not a new tree.
+	tr, err := Compile(demoConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tr.Version(), "215ebf4ac071"; got != want {
+		t.Errorf("Version() = %s, want %s", got, want)
+	}
+	alias := demoConfig()
+	n := alias.Nodes["support"]
+	n.Greeting, n.Prompt = n.Prompt, ""
+	alias.Nodes["support"] = n
+	if tr2, _ := Compile(alias); tr2.Version() != tr.Version() {
+		t.Errorf("greeting instead of its alias prompt changed the version")
+	}
+}
+
+func TestTree_Graph(t *testing.T) {
+	t.Parallel()
+	tr, err := Compile(demoConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `menu main: main | plays main_menu | 2: play hours
+menu billing: billing | plays billing_menu | 1: play hours
+menu support: support | plays support_menu
+end (hangup): hang up
+main -> (hangup) [key] 0
+main -> billing [key] 1
+main -> support [key] 3
+main -> (hangup) [key] 9
+main -> (hangup) [limit] failures > 2
+billing -> main [key] *
+billing -> (hangup) [limit] failures > 1
+support -> main [key] #
+support -> (hangup) [limit] failures > 2
+`
+	if got := tr.Graph().String(); got != want {
+		t.Errorf("Graph():\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestSchedule_Open(t *testing.T) {
+	t.Parallel()
+	tr, err := Compile(featureConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := tr.schedules["office"]
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{time.Time{}, true},
+		{monMorning, true},
+		{monLunch, false},
+		{monUTC, true},
+		{at("2026-11-23T08:59:59+08:00"), false},
+		{at("2026-11-23T09:00:00+08:00"), true},
+		{at("2026-11-23T17:59:59+08:00"), true},
+		{at("2026-11-23T18:00:00+08:00"), false},
+		{satOpen, true},
+		{satClosed, false},
+		{at("2026-11-22T10:00:00+08:00"), false}, // Sunday
+		{holiday, false},
+		{at("2026-09-30T23:30:00Z"), false}, // 07:30 on the holiday in Shanghai
+	} {
+		if got := s.open(tc.at); got != tc.want {
+			t.Errorf("open(%v) = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+}
+
+func TestParseDays(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][]time.Weekday{
+		"mon":     {time.Monday},
+		"Sunday":  {time.Sunday},
+		"mon-fri": {time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday},
+		"fri-mon": {time.Friday, time.Saturday, time.Sunday, time.Monday},
+		"sat-sat": {time.Saturday},
+	} {
+		got, err := parseDays(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("parseDays(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "mo", "mon-", "mon-xyz"} {
+		if _, err := parseDays(in); err == nil {
+			t.Errorf("parseDays(%q) accepted", in)
+		}
+	}
+}
+
+func TestParsePattern(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"1[0-9][0-9]": "1[0123456789][0123456789]",
+		"[1-3*]#":     "[123*]#",
+		"[#*]":        "[*#]",
+		"[5]":         "5",
+	} {
+		sets, err := parsePattern(in)
+		if err != nil {
+			t.Errorf("parsePattern(%q): %v", in, err)
+			continue
+		}
+		var got string
+		for _, s := range sets {
+			got += s.String()
+		}
+		if got != want {
+			t.Errorf("parsePattern(%q) = %s, want %s", in, got, want)
+		}
+	}
+	for _, in := range []string{"", "1[", "[]", "a", "[1-*]", "[9-0]", strings.Repeat("1", MaxDigitLen+1)} {
+		if _, err := parsePattern(in); err == nil {
+			t.Errorf("parsePattern(%q) accepted", in)
+		}
 	}
 }

@@ -30,6 +30,36 @@ var goldenScenarios = []struct {
 	}},
 }
 
+// featureScenarios are calls through featureConfig, time and language as
+// data.
+var featureScenarios = []struct {
+	name   string
+	events []Event
+}{
+	{"weekday morning: route open, back, extension 100", []Event{
+		Started{At: monMorning}, PlaybackDone{}, Digit{'3'}, PlaybackDone{}, Digit{'*'}, Digit{'1'},
+		PlaybackDone{}, Digit{'1'}, Digit{'0'}, Digit{'0'}, Digit{'*'}, Digit{'9'},
+	}},
+	{"lunch break: routing node closed, announcement hangs up", []Event{
+		Started{At: monLunch}, Digit{'7'}, PlaybackDone{},
+	}},
+	{"holiday in Chinese: account number read back and corrected", []Event{
+		Started{At: holiday, Language: "zh-CN"}, Digit{'2'}, PlaybackDone{}, Digit{'1'}, Digit{'2'},
+		TimerFired{TimerInterDigit}, PlaybackDone{}, Digit{'1'}, Digit{'1'}, Digit{'1'}, Digit{'1'}, Digit{'#'},
+		PlaybackDone{}, Digit{'3'}, Digit{'2'}, Digit{'5'}, Digit{'5'}, Digit{'5'}, Digit{'5'}, Digit{'5'},
+		Digit{'5'}, Digit{'1'}, PlaybackDone{}, TimerFired{TimerDigit}, PlaybackDone{}, TimerFired{TimerDigit},
+	}},
+	{"extension typing: timeout, terminator, global key", []Event{
+		Started{}, Digit{'1'}, Digit{'1'}, Digit{'5'}, TimerFired{TimerInterDigit}, Digit{'1'}, Digit{'#'},
+		Digit{'2'}, Digit{'0'}, Digit{'0'}, Digit{'4'}, Digit{'*'}, Digit{'0'}, Digit{'4'}, Digit{'6'}, Digit{'8'},
+		Digit{'1'}, Digit{'2'}, Digit{'3'}, Digit{'4'},
+	}},
+	{"wrong keys: operator after too many, then exit prompt", []Event{
+		Started{}, Digit{'*'}, Digit{'#'}, Digit{'*'}, PlaybackDone{}, TimerFired{TimerDigit}, PlaybackDone{},
+		TimerFired{TimerDigit}, PlaybackDone{}, TimerFired{TimerDigit}, PlaybackDone{}, TimerFired{TimerDigit},
+	}},
+}
+
 func TestMachine_Golden(t *testing.T) {
 	t.Parallel()
 	tr, err := Compile(demoConfig())
@@ -39,24 +69,49 @@ func TestMachine_Golden(t *testing.T) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# menus golden transcript (go test ./menus -update rewrites it)\n")
 	fmt.Fprintf(&b, "# tree version %s; > event in, < action out\n", tr.Version())
-	for _, sc := range goldenScenarios {
-		fmt.Fprintf(&b, "\n== %s\n", sc.name)
+	transcript(&b, tr, goldenScenarios)
+	golden(t, "menus_basic.txt", b.Bytes())
+}
+
+func TestMachine_GoldenFeatures(t *testing.T) {
+	t.Parallel()
+	tr, err := Compile(featureConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# menus golden transcript of featureConfig (go test ./menus -update rewrites it)\n")
+	fmt.Fprintf(&b, "# tree version %s; > event in, < action out\n", tr.Version())
+	transcript(&b, tr, featureScenarios)
+	golden(t, "menus_features.txt", b.Bytes())
+}
+
+func transcript(b *bytes.Buffer, tr *Tree, scenarios []struct {
+	name   string
+	events []Event
+}) {
+	for _, sc := range scenarios {
+		fmt.Fprintf(b, "\n== %s\n", sc.name)
 		m := NewMachine(tr)
 		for _, ev := range sc.events {
-			fmt.Fprintf(&b, "> %v\n", ev)
+			fmt.Fprintf(b, "> %v\n", ev)
 			for _, a := range m.Step(ev) {
-				fmt.Fprintf(&b, "  < %v\n", a)
+				fmt.Fprintf(b, "  < %v\n", a)
 			}
 		}
-		fmt.Fprintf(&b, "= node %s\n", m.Node())
+		fmt.Fprintf(b, "= node %s\n", m.Node())
 	}
+}
 
-	path := filepath.Join("..", "testdata", "golden", "menus_basic.txt")
+// golden compares got with testdata/golden/name, rewriting it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("..", "testdata", "golden", name)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,7 +119,7 @@ func TestMachine_Golden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run go test ./menus -update to create it)", err)
 	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("transcript differs from %s (run go test ./menus -update and review the diff):\n%s", path, b.String())
+	if !bytes.Equal(got, want) {
+		t.Errorf("transcript differs from %s (run go test ./menus -update and review the diff):\n%s", path, got)
 	}
 }

@@ -6,99 +6,119 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"slices"
 	"time"
 )
 
 // Tree is a compiled, validated menu configuration with defaults applied. It
 // is immutable and safe to share by any number of calls and goroutines.
 type Tree struct {
-	root    *node
-	nodes   map[string]*node
-	prompts map[string]PromptConfig
-	invalid string
-	timeout string
-	goodbye string
-	version string
+	root         *node
+	nodes        map[string]*node
+	names        []string                // node names, sorted
+	prompts      map[string]PromptConfig // by prompt ID
+	refs         []PromptRef             // sorted by ID
+	langs        map[string]*language
+	defaultLang  string
+	globals      map[byte]*option
+	digitPrompts map[byte]string
+	schedules    map[string]*schedule
+	version      string
+}
+
+// language is a compiled LanguageConfig: prompt name to prompt ID.
+type language struct {
+	name string
+	ids  map[string]string
 }
 
 type node struct {
-	name         string
-	prompt       string
-	digitTimeout time.Duration
-	maxRetries   int
-	options      map[byte]option
+	name          string
+	greeting      string // prompt names
+	short         string
+	invalid       string
+	timeout       string
+	exit          string
+	digitTimeout  time.Duration
+	interDigit    time.Duration
+	maxRetries    int // 0: no limit
+	maxFailures   int
+	maxTimeouts   int
+	failAction    *option // nil: exit prompt and hang up
+	timeoutAction *option
+	digitLen      int
+	terminator    byte // 0: none
+	options       map[byte]*option
+	patterns      []*pattern
+	route         *route // a routing node
+	announce      bool   // no options and no patterns: play and hang up
+	looped        bool   // a route_time loop (only while validating)
+	unsure        bool   // an option did not compile (only while validating)
 }
 
 type option struct {
-	action string
-	target *node  // goto
-	prompt string // play, hangup
+	key           string // the key or pattern, for graphs
+	action        string
+	target        *node
+	prompt        string
+	variable      string // collect
+	minDigits     int
+	maxDigits     int
+	terminator    byte
+	confirm       bool
+	readback      string
+	confirmPrompt string
+	queue         string // enqueue
+	priority      int
+	uri           string // transfer
+	language      string // set_language; "" = default
+	route         *route // route_time
+	broken        bool   // a target did not resolve (only while validating)
+}
+
+type route struct {
+	sched        *schedule
+	open, closed *node
+}
+
+// choose returns the node r routes to at time at, and whether it is open.
+func (r *route) choose(at time.Time) (*node, bool) {
+	if r.sched.open(at) {
+		return r.open, true
+	}
+	return r.closed, false
 }
 
 // Compile validates c (see Config.Validate, whose error it returns unchanged)
 // and builds the immutable Tree, applying defaults: root "main", digit
-// timeout 5s and 3 retries, and per node the tree's timeout and retries where
-// the node leaves them zero.
-func Compile(c Config) (*Tree, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	c = withDefaults(c)
-	t := &Tree{
-		nodes:   make(map[string]*node, len(c.Nodes)),
-		prompts: maps.Clone(c.Prompts),
-		invalid: c.InvalidPrompt,
-		timeout: c.TimeoutPrompt,
-		goodbye: c.GoodbyePrompt,
-		version: version(c),
-	}
-	if t.prompts == nil {
-		t.prompts = map[string]PromptConfig{}
-	}
-	for name, nc := range c.Nodes {
-		t.nodes[name] = &node{
-			name:         name,
-			prompt:       nc.Prompt,
-			digitTimeout: nc.DigitTimeout,
-			maxRetries:   nc.MaxRetries,
-			options:      make(map[byte]option, len(nc.Options)),
-		}
-	}
-	for name, nc := range c.Nodes {
-		n := t.nodes[name]
-		for key, oc := range nc.Options {
-			o := option{action: oc.Action, prompt: oc.Prompt}
-			if oc.Action == ActionGoto {
-				o.target = t.nodes[oc.Target]
-			}
-			n.options[key[0]] = o
-		}
-	}
-	t.root = t.nodes[c.Root]
-	return t, nil
-}
+// timeout 5s, inter-digit timeout 3s and 3 retries, and per node the tree's
+// settings where the node leaves them zero. Actions of subsystems not built
+// (enqueue, freeze, transfer) are refused; see CompileWith.
+func Compile(c Config) (*Tree, error) { return build(c, CompileOptions{}) }
 
-// withDefaults returns a copy of a valid c with every default filled in.
-func withDefaults(c Config) Config {
+// CompileWith is Compile for an engine with the capabilities in o.
+func CompileWith(c Config, o CompileOptions) (*Tree, error) { return build(c, o) }
+
+// version hashes the canonical JSON form of c with its defaults applied
+// (encoding/json sorts map keys, and fields added after the first release
+// are omitted when zero), so equal configurations share a version.
+func version(c Config) string {
 	c.Root = cmp.Or(c.Root, DefaultRoot)
 	c.DigitTimeout = cmp.Or(c.DigitTimeout, DefaultDigitTimeout)
-	c.MaxRetries = cmp.Or(c.MaxRetries, DefaultMaxRetries)
+	if c.MaxFailures == 0 && c.MaxTimeouts == 0 {
+		c.MaxRetries = cmp.Or(c.MaxRetries, DefaultMaxRetries)
+	}
 	nodes := make(map[string]NodeConfig, len(c.Nodes))
 	for name, n := range c.Nodes {
 		n.DigitTimeout = cmp.Or(n.DigitTimeout, c.DigitTimeout)
 		n.MaxRetries = cmp.Or(n.MaxRetries, c.MaxRetries)
+		n.Prompt, n.Greeting = cmp.Or(n.Prompt, n.Greeting), ""
 		nodes[name] = n
 	}
 	c.Nodes = nodes
-	return c
-}
-
-// version hashes the canonical JSON form of c (encoding/json sorts map
-// keys), so equal configurations, defaults included, share a version.
-func version(c Config) string {
 	b, err := json.Marshal(c)
 	if err != nil {
-		// Config holds only strings, ints, durations and maps of them.
+		// Config holds only strings, numbers, durations, slices and maps.
 		panic("menus: encode config: " + err.Error())
 	}
 	sum := sha256.Sum256(b)
@@ -112,6 +132,41 @@ func (t *Tree) Version() string { return t.version }
 // Root returns the name of the node calls start in.
 func (t *Tree) Root() string { return t.root.name }
 
-// Prompts returns a copy of the prompt table, so the caller can load each
-// prompt's audio once per tree.
+// Nodes returns the names of every node, sorted.
+func (t *Tree) Nodes() []string { return slices.Clone(t.names) }
+
+// PromptRef is one prompt a tree may play.
+type PromptRef struct {
+	// ID is how Play names it: the prompt name for menus.prompts, and
+	// "<language>/<name>" (e.g. "zh-cn/main") for a language's.
+	ID string
+	// Name is the prompt name in the configuration ("main").
+	Name string
+	// Language is "" for menus.prompts, else the language (lower case).
+	Language string
+	// Path is its configuration key, e.g. "menus.languages.zh-cn.prompts.main",
+	// for messages about its file.
+	Path string
+	PromptConfig
+}
+
+// PromptRefs lists every prompt of every language, sorted by ID, so that the
+// caller can load each file once per tree and map Play's IDs to audio.
+func (t *Tree) PromptRefs() []PromptRef { return slices.Clone(t.refs) }
+
+// Prompts returns a copy of the prompt table by prompt ID (see PromptRef),
+// every language included.
 func (t *Tree) Prompts() map[string]PromptConfig { return maps.Clone(t.prompts) }
+
+// Prompt returns the prompt with the given ID.
+func (t *Tree) Prompt(id string) (PromptConfig, bool) {
+	p, ok := t.prompts[id]
+	return p, ok
+}
+
+// Languages returns the languages with prompts of their own (lower case,
+// sorted); the default language is not among them.
+func (t *Tree) Languages() []string { return slices.Sorted(maps.Keys(t.langs)) }
+
+// DefaultLanguage returns the language of menus.prompts, "" if unnamed.
+func (t *Tree) DefaultLanguage() string { return t.defaultLang }

@@ -16,6 +16,7 @@ import (
 func callCmd() *cobra.Command {
 	var (
 		cfgPath, keys, record, from, transport, codec string
+		dtmfMode                                      string
 		listen, timeout                               time.Duration
 		noDTMF                                        bool
 	)
@@ -51,7 +52,7 @@ func callCmd() *cobra.Command {
 			start := time.Now()
 			p, err := phone.Dial(ctx, args[0], phone.Options{
 				FromUser: from, Transport: transport, Codec: media.CodecName(codec),
-				NoDTMF: noDTMF, Prompts: menu.Prompts,
+				NoDTMF: noDTMF, Prompts: menu.Prompts, DTMFMode: dtmfMode,
 			})
 			if err != nil {
 				return err
@@ -116,6 +117,7 @@ func callCmd() *cobra.Command {
 	f.StringVar(&transport, "transport", "udp", "udp or tcp")
 	f.StringVar(&codec, "codec", "PCMU", "codec offered first (PCMU or PCMA)")
 	f.BoolVar(&noDTMF, "no-dtmf", false, "leave telephone-event out of the offer")
+	f.StringVar(&dtmfMode, "dtmf-mode", "rfc4733", "how keys are sent: rfc4733, inband (tones in the audio), info (SIP INFO), leak (RFC 4733 and the tone)")
 	f.DurationVar(&listen, "listen", 5*time.Second, "keep listening this long after the key script")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
 	return c

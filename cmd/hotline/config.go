@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -140,7 +142,17 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	prompts, err := ivr.LoadPrompts(l.Menus.Prompts, l.Prompts)
+	// Load every prompt file even when the tree has problems, so that missing or unusable
+	// files are reported in the same run.
+	var refs []menus.PromptRef
+	if tree != nil {
+		refs = tree.PromptRefs()
+	} else {
+		for _, name := range slices.Sorted(maps.Keys(l.Menus.Prompts)) {
+			refs = append(refs, menus.PromptRef{ID: name, Name: name, Path: "menus.prompts." + name, PromptConfig: l.Menus.Prompts[name]})
+		}
+	}
+	prompts, err := ivr.LoadPrompts(refs, l.Prompts)
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -28,9 +30,30 @@ const e2eConfig = "../../testdata/menus/e2e.yaml"
 // loopback ports with the e2e config, and returns it with the prompts a phone can recognise.
 func startTestServer(t *testing.T) (*server, map[string]*media.Prompt) {
 	t.Helper()
+	return startTestServerWith(t, e2eConfig)
+}
+
+// e2eConfigWith writes the e2e config plus extra top-level YAML to a temporary file.
+func e2eConfigWith(t *testing.T, extra string) string {
+	t.Helper()
+	prompts, _ := filepath.Abs("../../testdata/prompts")
+	orig, err := os.ReadFile(e2eConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "hotline.yaml")
+	data := strings.ReplaceAll(string(orig), "../prompts", prompts) + "\n" + extra
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startTestServerWith(t *testing.T, cfgPath string) (*server, map[string]*media.Prompt) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := start(ctx, e2eConfig, log)
+	s, err := start(ctx, cfgPath, log)
 	if err != nil {
 		cancel()
 		t.Fatalf("start: %v", err)
@@ -43,7 +66,7 @@ func startTestServer(t *testing.T) (*server, map[string]*media.Prompt) {
 			t.Errorf("server run: %v", err)
 		}
 	})
-	l, err := loadConfig(e2eConfig)
+	l, err := loadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +85,7 @@ func dial(t *testing.T, ctx context.Context, s *server, prompts map[string]*medi
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	t.Cleanup(func() { p.Hangup(context.Background()) })
+	t.Cleanup(func() { hangupQuietly(p) })
 	return p
 }
 
@@ -276,4 +299,11 @@ func TestE2E_NoCommonCodecIs488(t *testing.T) {
 	if !errors.As(err, &rej) || rej.Code != 488 {
 		t.Fatalf("dial with G.729 only: %v, want a 488 rejection", err)
 	}
+}
+
+// hangupQuietly ends a phone's call at cleanup without waiting on a server already gone.
+func hangupQuietly(p *phone.Phone) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p.Hangup(ctx)
 }

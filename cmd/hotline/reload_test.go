@@ -104,7 +104,7 @@ func TestE2E_HotReloadKeepsCallsOnTheirTree(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sctx, stop := context.WithCancel(ctx)
+	sctx, stop := context.WithCancel(context.Background()) // outlives ctx: phones hang up first
 	s, err := start(sctx, path, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestE2E_HotReloadKeepsCallsOnTheirTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { p.Hangup(context.Background()) })
+		t.Cleanup(func() { hangupQuietly(p) })
 		expectPrompts(t, ctx, p, "main")
 		return p
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/zaf/g711"
 
 	"github.com/hotline-ivr/hotline/media"
@@ -34,8 +35,12 @@ type Options struct {
 	RTPAddress netip.Addr
 	// Prompts, when given, are recognised in the received audio (see Heard).
 	Prompts map[string]*media.Prompt
-	// DigitDuration is how long each RFC 4733 key press lasts; default 100 ms.
+	// DigitDuration is how long each key press lasts; default 100 ms.
 	DigitDuration time.Duration
+	// DTMFMode is how Press sends keys: rfc4733 (default), inband (tones in the audio),
+	// info (SIP INFO, application/dtmf-relay), or leak (RFC 4733 events on their own SSRC
+	// while the tone also plays in the audio, as many gateways do).
+	DTMFMode string
 }
 
 // Heard is one prompt recognised in the received audio, from its first frames.
@@ -53,15 +58,17 @@ type Phone struct {
 	conn   *net.UDPConn
 	sess   *media.Session
 	codec  media.Codec
+	dtmfPT uint8
 	opts   Options
 	index  map[[media.FrameSize]byte]frameRef
 
 	heardC chan Heard
 
-	mu    sync.Mutex
-	heard []Heard
-	pcm   []int16
-	cur   struct {
+	mu       sync.Mutex
+	heard    []Heard
+	injected int // RFC 4733 events injected (leak mode)
+	pcm      []int16
+	cur      struct {
 		prompt   string
 		last     int
 		run      int
@@ -128,7 +135,7 @@ func Dial(ctx context.Context, uri string, o Options) (*Phone, error) {
 		conn.Close()
 		return nil, fmt.Errorf("phone: answer sdp: %w", err)
 	}
-	p.codec = neg.Codec
+	p.codec, p.dtmfPT = neg.Codec, neg.DTMFPT
 	if neg.Codec.Name != o.Codec {
 		p.index = buildIndex(o.Prompts, neg.Codec.Name)
 	}
@@ -237,10 +244,25 @@ func (p *Phone) WaitPrompt(ctx context.Context, name string) ([]Heard, error) {
 	}
 }
 
-// Press sends keys (0-9 * # A-D) by RFC 4733, one after another with a 60 ms gap.
+// Press sends keys (0-9 * # A-D) the phone's DTMF way, one after another with a 60 ms gap.
 func (p *Phone) Press(ctx context.Context, keys string) error {
 	for i := 0; i < len(keys); i++ {
-		p.sess.SendDigit(keys[i], p.opts.DigitDuration)
+		switch p.opts.DTMFMode {
+		case "", "rfc4733":
+			p.sess.SendDigit(keys[i], p.opts.DigitDuration)
+		case "inband":
+			p.sess.SendTone(keys[i], p.opts.DigitDuration)
+		case "leak":
+			p.sess.SendTone(keys[i], p.opts.DigitDuration)
+			go p.injectEvent(keys[i], p.opts.DigitDuration)
+		case "info":
+			body := fmt.Sprintf("Signal=%c\r\nDuration=%d\r\n", keys[i], p.opts.DigitDuration.Milliseconds())
+			if err := p.call.SendInfo(ctx, "application/dtmf-relay", []byte(body)); err != nil {
+				return fmt.Errorf("phone: INFO %c: %w", keys[i], err)
+			}
+		default:
+			return fmt.Errorf("phone: unknown DTMF mode %q (rfc4733, inband, info, leak)", p.opts.DTMFMode)
+		}
 		t := time.NewTimer(p.opts.DigitDuration + 60*time.Millisecond + 3*media.FrameDuration)
 		select {
 		case <-t.C:
@@ -286,4 +308,43 @@ func (p *Phone) Close() {
 	p.sess.Close()
 	p.conn.Close()
 	p.client.Close()
+}
+
+// injectEvent sends one RFC 4733 event (RFC 4733 §2.5) as a second RTP stream with its own
+// SSRC from the phone's RTP socket, beside the voice stream that carries the tone: what a
+// gateway that both relays the event and leaves the tone in the audio puts on the wire.
+func (p *Phone) injectEvent(key byte, d time.Duration) {
+	code, ok := media.EventCode(key)
+	if !ok || p.dtmfPT == 0 {
+		return
+	}
+	remote := p.sess.Remote()
+	// Each press is a new event: a new timestamp (RFC 4733 §2.5.1.2), continuing the sequence.
+	p.mu.Lock()
+	p.injected++
+	n := p.injected
+	p.mu.Unlock()
+	hdr := rtp.Header{Version: 2, PayloadType: p.dtmfPT, SSRC: 0x4c45414b, Timestamp: uint32(n) * 16000, SequenceNumber: uint16(n) * 64}
+	first := hdr.SequenceNumber
+	buf := make([]byte, 0, 32)
+	packets := int(d / media.FrameDuration)
+	send := func(end bool, dur uint16) {
+		hdr.Marker = hdr.SequenceNumber == first
+		b, err := hdr.Marshal()
+		if err != nil {
+			return
+		}
+		buf = media.AppendEvent(append(buf[:0], b...), code, end, 10, dur)
+		p.conn.WriteToUDPAddrPort(buf, remote)
+		hdr.SequenceNumber++
+	}
+	tick := time.NewTicker(media.FrameDuration)
+	defer tick.Stop()
+	for i := 1; i <= packets; i++ {
+		send(false, uint16(i*media.FrameSize))
+		<-tick.C
+	}
+	for range 3 {
+		send(true, uint16(packets*media.FrameSize))
+	}
 }
