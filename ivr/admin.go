@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hotline-ivr/hotline/queue/store"
 )
 
 // Admin serves the admin HTTP API: /healthz, /readyz, /metrics and /api/v1/calls.
@@ -31,6 +33,7 @@ func NewAdmin(e *Engine) *Admin {
 		writeJSON(w, http.StatusOK, e.MenuStatus())
 	})
 	a.mux.HandleFunc("POST /api/v1/reload", a.reloadNow)
+	a.mux.HandleFunc("GET /api/v1/freezes", a.freezes)
 	if e.cfg.Admin.Pprof {
 		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -99,4 +102,29 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// FreezesResponse is the body of GET /api/v1/freezes.
+type FreezesResponse struct {
+	Freezes []store.Freeze      `json:"freezes"`
+	Audit   []store.AuditRecord `json:"audit"`
+}
+
+func (a *Admin) freezes(w http.ResponseWriter, r *http.Request) {
+	f := a.e.freeze
+	if f == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the freeze lane is off (freeze.enabled)"})
+		return
+	}
+	fr, err := f.lane.Store.ListFreezes(r.Context(), 1000)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	audit, err := f.lane.Store.ListAudit(r.Context(), store.AuditFilter{Kind: "freeze", Limit: 1000})
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, FreezesResponse{Freezes: fr, Audit: audit})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hotline-ivr/hotline/media"
@@ -29,6 +30,10 @@ type call struct {
 	timer   *time.Timer // the digit timer; nil until first started
 	timerOn bool
 	timerID menus.TimerID
+
+	lane      *lane         // the freeze lane, once the menu handed the call to it
+	laneTimer time.Duration // arm the lane's timer when the current playback ends
+	lastKeyAt time.Time     // when the last counted key press arrived
 
 	playing    uint64 // id of the playback in progress, 0 when silent
 	hangupWhy  string // set when the menu asked to hang up; done once playback ends
@@ -88,12 +93,7 @@ func (c *call) do(ctx context.Context, actions []menus.Action) error {
 			c.sess.Stop()
 			c.playing = 0
 		case menus.StartTimer:
-			if c.timer == nil {
-				c.timer = time.NewTimer(a.After)
-			} else {
-				c.timer.Reset(a.After) // Go ≥ 1.23: no stale value after Reset/Stop
-			}
-			c.timerOn, c.timerID = true, a.ID
+			c.armTimer(a.After, a.ID)
 		case menus.StopTimer:
 			if c.timer != nil {
 				c.timer.Stop()
@@ -110,24 +110,36 @@ func (c *call) do(ctx context.Context, actions []menus.Action) error {
 		case menus.SetLanguage:
 			c.rec.Language = a.Language
 			changed = true
-		case menus.Enqueue, menus.Freeze, menus.Transfer:
+		case menus.Freeze:
+			if c.e.freeze != nil {
+				c.publishIf(changed)
+				return c.startLane(ctx)
+			}
+			c.hangupWant, c.hangupWhy = true, "unsupported"
+		case menus.Enqueue, menus.Transfer:
 			// Validation refuses these until their subsystems exist (issues 5 and 6); a tree
 			// compiled with them enabled still ends politely rather than leaving silence.
 			c.hangupWant, c.hangupWhy = true, "unsupported"
 		}
 	}
-	if changed {
-		c.e.records.publish(c.rec)
-	}
+	c.publishIf(changed)
 	if c.hangupWant && c.playing == 0 {
 		return c.hangup(ctx)
 	}
 	return nil
 }
 
+func (c *call) publishIf(changed bool) {
+	if changed {
+		c.e.records.publish(c.rec)
+	}
+}
+
 // hangup ends the call from our side after the goodbye prompt.
 func (c *call) hangup(ctx context.Context) error {
 	switch c.hangupWhy {
+	case OutcomeFrozen, OutcomeFreezeRefused, OutcomeFreezeFailed:
+		c.rec.Outcome = c.hangupWhy
 	case menus.ReasonMaxRetries, menus.ReasonMaxFailures, menus.ReasonMaxTimeouts:
 		c.rec.Outcome = OutcomeMaxRetries
 	case menus.ReasonCompleted:
@@ -152,10 +164,22 @@ func (c *call) wait(ctx context.Context) (menus.Event, error) {
 		select {
 		case d := <-c.sess.Digits():
 			if ev, ok := c.key(d); ok {
+				if c.lane != nil {
+					if err := c.laneDo(ctx, c.lane.digit(d.Key)); err != nil {
+						return nil, err
+					}
+					continue
+				}
 				return ev, nil
 			}
 		case d := <-c.info:
 			if ev, ok := c.key(d); ok {
+				if c.lane != nil {
+					if err := c.laneDo(ctx, c.lane.digit(d.Key)); err != nil {
+						return nil, err
+					}
+					continue
+				}
 				return ev, nil
 			}
 		case id := <-c.sess.Done():
@@ -166,9 +190,22 @@ func (c *call) wait(ctx context.Context) (menus.Event, error) {
 			if c.hangupWant {
 				return nil, c.hangup(ctx)
 			}
+			if c.lane != nil {
+				if c.laneTimer > 0 {
+					c.armTimer(c.laneTimer, laneTimerID)
+					c.laneTimer = 0
+				}
+				continue
+			}
 			return menus.PlaybackDone{}, nil
 		case <-timerC:
 			c.timerOn = false
+			if c.lane != nil {
+				if err := c.laneDo(ctx, c.lane.timedOut()); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			return menus.TimerFired{ID: c.timerID}, nil
 		case <-c.leg.Done():
 			c.rec.Outcome = OutcomeCallerHangup
@@ -191,6 +228,7 @@ func (c *call) key(d media.Digit) (menus.Event, bool) {
 		c.e.metrics.duplicates.WithLabelValues(string(d.Mode)).Inc()
 		return nil, false
 	}
+	c.lastKeyAt = d.At
 	c.rec.Keys = append(c.rec.Keys, KeyPress{Key: string(d.Key), Mode: string(d.Mode), Node: c.machine.Node(), At: d.At})
 	c.e.metrics.digits.WithLabelValues(string(d.Mode), c.trunk).Inc()
 	c.e.records.publish(c.rec)
@@ -199,3 +237,124 @@ func (c *call) key(d media.Digit) (menus.Event, bool) {
 	}
 	return menus.Digit{Key: d.Key}, true
 }
+
+func (c *call) armTimer(after time.Duration, id menus.TimerID) {
+	if c.timer == nil {
+		c.timer = time.NewTimer(after)
+	} else {
+		c.timer.Reset(after) // Go ≥ 1.23: no stale value after Reset/Stop
+	}
+	c.timerOn, c.timerID = true, id
+}
+
+func (c *call) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.timerOn = false
+}
+
+// laneTimerID is the freeze lane's key timer (the menu's timers are over by then).
+const laneTimerID menus.TimerID = "freeze_lane"
+
+// startLane hands the call to the freeze lane: the menu is over (the machine ignores
+// events after Freeze). Caller-ID identification happens here, at once.
+func (c *call) startLane(ctx context.Context) error {
+	c.stopTimer()
+	f := c.e.freeze
+	c.lane = newLane(f.lane.Config.CheckDigits, f.lane.Config.KeyTimeout)
+	c.rec.Freeze = &FreezeRecord{}
+	if c.lastKeyAt.IsZero() {
+		c.lastKeyAt = c.e.now()
+	}
+	return c.laneDo(ctx, c.lane.start(f.lane.Accounts.byCallerID(c.rec.Caller.User)))
+}
+
+// laneDo performs what the freeze lane asked, feeding it the answers of lookups, checks and
+// the freeze itself until it asks for something that waits on the caller.
+func (c *call) laneDo(ctx context.Context, act laneAct) error {
+	f := c.e.freeze
+	fr := c.rec.Freeze
+	for {
+		if act.Stop {
+			c.sess.Stop()
+			c.playing = 0
+		}
+		if act.Audit != "" {
+			fr.Refused = act.Audit
+			f.audit(ctx, c.rec.Caller.User, c.lane.account, "refused", act.Audit)
+		}
+		switch {
+		case act.Lookup != "":
+			act = c.lane.lookedUp(act.Lookup, f.exists(act.Lookup))
+			continue
+		case act.Verify != "":
+			act = c.lane.verified(f.checkMatches(c.lane.account, act.Verify))
+			continue
+		case act.Freeze != "":
+			fr.Account = act.Freeze
+			ref, refused, err := f.freeze(ctx, act.Freeze, c.rec.Caller.User, c.rec.CallID)
+			if err != nil {
+				c.e.log.Error("freeze not recorded", "call_id", c.rec.CallID, "account", act.Freeze, "err", err)
+			} else if refused == "" {
+				fr.Reference = ref
+				fr.RecordedMs = msSince(c.lastKeyAt, c.e.now())
+				c.e.metrics.freezeRecord.Observe(c.e.now().Sub(c.lastKeyAt).Seconds())
+			}
+			act = c.lane.frozen(ref, refused, err != nil)
+			if err == nil && refused == "" {
+				c.lanePlay(act.Play)
+				fr.ConfirmMs = msSince(c.lastKeyAt, c.e.now())
+				c.e.metrics.freezeConfirm.Observe(c.e.now().Sub(c.lastKeyAt).Seconds())
+				act.Play = nil
+			}
+			continue
+		}
+		if len(act.Play) > 0 {
+			c.lanePlay(act.Play)
+		}
+		if act.Timer > 0 {
+			if c.playing == 0 {
+				c.armTimer(act.Timer, laneTimerID)
+			} else {
+				c.stopTimer()
+				c.laneTimer = act.Timer
+			}
+		}
+		c.e.records.publish(c.rec)
+		if act.Hangup != "" {
+			c.stopTimer()
+			c.hangupWant, c.hangupWhy = true, act.Hangup
+			if c.playing == 0 {
+				return c.hangup(ctx)
+			}
+		}
+		return nil
+	}
+}
+
+// lanePlay plays the lane's prompts: names from menus.prompts (in the call's language when
+// it has them) and "digit:N" read-backs (prompts digit_0 ... digit_9).
+func (c *call) lanePlay(names []string) {
+	ps := make([]*media.Prompt, 0, len(names))
+	at := c.e.now()
+	for _, n := range names {
+		if d, ok := strings.CutPrefix(n, laneDigitPrefix); ok {
+			n = "digit_" + d
+		}
+		p, ok := c.menu.Prompts[c.rec.Language+"/"+n]
+		if !ok {
+			p, ok = c.menu.Prompts[n]
+		}
+		if !ok {
+			c.e.log.Error("freeze lane prompt missing", "prompt", n) // validation requires them
+			continue
+		}
+		ps = append(ps, p)
+		c.rec.Prompts = append(c.rec.Prompts, PromptPlay{Prompt: n, At: at})
+		at = at.Add(p.Duration())
+	}
+	c.playing = c.sess.Play(ps...)
+}
+
+func msSince(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }

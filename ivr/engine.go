@@ -106,6 +106,7 @@ type Engine struct {
 	rtpIP   netip.Addr
 	now     func() time.Time
 	reload  reloader
+	freeze  *freezer // nil until EnableFreeze
 }
 
 // NewEngine returns an engine serving menu to new calls.
@@ -168,13 +169,16 @@ func (e *Engine) SIPHandler() sip.Handler {
 
 // Outcomes recorded per call and counted in hotline_calls_total.
 const (
-	OutcomeCallerHangup = "caller_hangup" // caller hung up in the menu
-	OutcomeGoodbye      = "goodbye"       // caller chose an option that ends the call
-	OutcomeMaxRetries   = "max_retries"   // too many timeouts or invalid keys; ended politely
-	OutcomeCompleted    = "completed"     // an announcement node played to its end
-	OutcomeRejected     = "rejected"      // not answered: unusable SDP or no media port
-	OutcomeError        = "error"
-	OutcomeShutdown     = "shutdown"
+	OutcomeCallerHangup  = "caller_hangup"  // caller hung up in the menu
+	OutcomeGoodbye       = "goodbye"        // caller chose an option that ends the call
+	OutcomeMaxRetries    = "max_retries"    // too many timeouts or invalid keys; ended politely
+	OutcomeCompleted     = "completed"      // an announcement node played to its end
+	OutcomeFrozen        = "frozen"         // the freeze lane froze an account and read back its reference
+	OutcomeFreezeRefused = "freeze_refused" // the freeze lane refused (unknown account, wrong check, rate limit)
+	OutcomeFreezeFailed  = "freeze_failed"  // the freeze could not be recorded (store fault)
+	OutcomeRejected      = "rejected"       // not answered: unusable SDP or no media port
+	OutcomeError         = "error"
+	OutcomeShutdown      = "shutdown"
 )
 
 // ServeCall answers the leg and runs the call until it ends. It runs on the call's own

@@ -19,6 +19,10 @@ type metrics struct {
 	inbandRejects *prometheus.CounterVec
 	infoRejected  prometheus.Counter
 	reloads       *prometheus.CounterVec
+	freezes       *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
+	freezeRecord  prometheus.Histogram
+	freezeConfirm prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -60,12 +64,30 @@ func newMetrics() *metrics {
 			Name: "hotline_sip_info_rejected_total",
 			Help: "SIP INFO requests answered 415: a body that is not a key press.",
 		}),
+		freezes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_freeze_attempts_total",
+			Help: "Freeze lane attempts by outcome (frozen, duplicate, refused) and refusal reason.",
+		}, []string{"outcome", "reason"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_freeze_webhooks_total",
+			Help: "Freeze webhook delivery attempts by outcome (delivered, retry).",
+		}, []string{"outcome"}),
+		freezeRecord: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hotline_freeze_record_seconds",
+			Help:    "From the freeze key press to the freeze committed to the store.",
+			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1},
+		}),
+		freezeConfirm: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hotline_freeze_confirm_seconds",
+			Help:    "From the freeze key press to the start of the confirmation audio.",
+			Buckets: []float64{.01, .02, .05, .1, .2, .3, .5, 1, 2},
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_menu_reloads_total",
 			Help: "Config reloads by result (ok, refused).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads,
+	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads, m.freezes, m.webhooks, m.freezeRecord, m.freezeConfirm,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -49,7 +49,19 @@ type CallRecord struct {
 	Prompts     []PromptPlay      `json:"prompts"`
 	Variables   map[string]string `json:"variables,omitempty"` // collected input, e.g. an account number
 	Language    string            `json:"language,omitempty"`
+	Freeze      *FreezeRecord     `json:"freeze,omitempty"`
 	Outcome     string            `json:"outcome,omitempty"`
+}
+
+// FreezeRecord is what the freeze lane did in a call.
+type FreezeRecord struct {
+	Account   string `json:"account,omitempty"`
+	Reference string `json:"reference,omitempty"`
+	Refused   string `json:"refused,omitempty"` // reason, when refused
+	// RecordedMs is from the key press to the freeze committed; ConfirmMs to the start of
+	// the confirmation audio.
+	RecordedMs float64 `json:"recorded_ms,omitempty"`
+	ConfirmMs  float64 `json:"confirm_ms,omitempty"`
 }
 
 // clone returns a deep copy, so the call goroutine can keep appending to its own record.
@@ -59,6 +71,10 @@ func (r *CallRecord) clone() *CallRecord {
 	c.Keys = slices.Clone(r.Keys)
 	c.Prompts = slices.Clone(r.Prompts)
 	c.Variables = maps.Clone(r.Variables)
+	if r.Freeze != nil {
+		f := *r.Freeze
+		c.Freeze = &f
+	}
 	if r.End != nil {
 		e := *r.End
 		c.End = &e

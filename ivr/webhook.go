@@ -24,7 +24,9 @@ type WebhookConfig struct {
 	Secret string `mapstructure:"secret"`
 	// Timeout bounds one delivery attempt; default 5 s.
 	Timeout time.Duration `mapstructure:"timeout"`
-	// MaxBackoff caps the exponential delay between attempts (1 s, 2 s, 4 s, ...); default 5 min.
+	// MinBackoff is the first delay between attempts, doubling each time; default 1 s.
+	MinBackoff time.Duration `mapstructure:"min_backoff"`
+	// MaxBackoff caps the delay between attempts; default 5 min.
 	MaxBackoff time.Duration `mapstructure:"max_backoff"`
 }
 
@@ -62,6 +64,9 @@ type webhookSender struct {
 func newWebhookSender(cfg WebhookConfig, box outbox, log *slog.Logger, results func(string)) *webhookSender {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = time.Second
 	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 5 * time.Minute
@@ -116,7 +121,7 @@ func (s *webhookSender) sendOne(ctx context.Context) bool {
 		s.results("delivered")
 		return true
 	}
-	backoff := time.Second << min(w.Attempts-1, 20)
+	backoff := s.cfg.MinBackoff << min(w.Attempts-1, 20)
 	backoff = min(backoff, s.cfg.MaxBackoff)
 	s.log.Warn("webhook delivery failed; will retry", "id", w.ID, "attempt", w.Attempts, "retry_in", backoff, "err", err)
 	if err := s.box.MarkWebhookFailed(ctx, w.ID, now, err.Error(), now.Add(backoff)); err != nil {

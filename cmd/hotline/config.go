@@ -27,22 +27,31 @@ type Config struct {
 	Admin ivr.AdminConfig `mapstructure:"admin"`
 	DTMF  ivr.DTMFConfig  `mapstructure:"dtmf"`
 	Menus menus.Config    `mapstructure:"menus"`
+	// DataDir holds the SQLite store and the freeze lane's accounts file; default
+	// $XDG_DATA_HOME/hotline (~/.local/share/hotline).
+	DataDir string           `mapstructure:"data_dir"`
+	Freeze  ivr.FreezeConfig `mapstructure:"freeze"`
 }
 
 // scalarDefaults are the defaults of every scalar key; they also make each key known to
 // viper so that HOTLINE_<SECTION>_<KEY> overrides it even when the file leaves it out.
 var scalarDefaults = map[string]any{
-	"sip.listen":         "127.0.0.1:5060",
-	"sip.user_agent":     "Hotline",
-	"media.rtp_address":  "127.0.0.1",
-	"media.rtp_port_min": 10000,
-	"media.rtp_port_max": 20000,
-	"media.codecs":       []string{"PCMU", "PCMA"},
-	"admin.listen":       "127.0.0.1:8080",
-	"admin.call_history": 1000,
-	"admin.pprof":        false,
-	"dtmf.mode":          "auto",
-	"dtmf.dedupe_window": "250ms",
+	"sip.listen":            "127.0.0.1:5060",
+	"sip.user_agent":        "Hotline",
+	"media.rtp_address":     "127.0.0.1",
+	"media.rtp_port_min":    10000,
+	"media.rtp_port_max":    20000,
+	"media.codecs":          []string{"PCMU", "PCMA"},
+	"admin.listen":          "127.0.0.1:8080",
+	"admin.call_history":    1000,
+	"admin.pprof":           false,
+	"data_dir":              "",
+	"freeze.enabled":        false,
+	"freeze.accounts":       "accounts.yaml",
+	"freeze.webhook.url":    "",
+	"freeze.webhook.secret": "",
+	"dtmf.mode":             "auto",
+	"dtmf.dedupe_window":    "250ms",
 }
 
 // loaded is a decoded configuration and where its prompt files are read from.
@@ -138,7 +147,17 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 	if err := l.DTMF.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	tree, err := menus.Compile(l.Menus)
+	if err := l.Freeze.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if l.Freeze.Enabled {
+		for _, name := range ivr.LanePrompts() {
+			if _, ok := l.Menus.Prompts[name]; !ok {
+				errs = append(errs, fmt.Errorf("menus.prompts.%s: required by the freeze lane (freeze.enabled)", name))
+			}
+		}
+	}
+	tree, err := menus.CompileWith(l.Menus, menus.CompileOptions{Enabled: map[string]bool{"freeze": l.Freeze.Enabled}})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -172,4 +191,22 @@ func (d osDir) Open(name string) (fs.File, error) {
 		name = filepath.Join(string(d), name)
 	}
 	return os.Open(name)
+}
+
+// dataDir returns the data directory: --data, then data_dir, then the user's data dir.
+func (l *loaded) dataDir(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if l.DataDir != "" {
+		return l.DataDir, nil
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "hotline"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("data_dir: no home directory to default to; set data_dir or --data: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "hotline"), nil
 }

@@ -106,6 +106,7 @@ func TestConfig_EnvironmentOverrides(t *testing.T) {
 	t.Setenv("HOTLINE_ADMIN_CALL_HISTORY", "7")
 	t.Setenv("HOTLINE_MEDIA_RTP_PORT_MIN", "4000")
 	t.Setenv("HOTLINE_MENUS", menusFile)
+	t.Setenv("HOTLINE_FREEZE_ENABLED", "false") // its one-node menu has none of the lane's prompts
 	l, err := loadConfig("")
 	if err != nil {
 		t.Fatal(err)

@@ -307,3 +307,5 @@ func hangupQuietly(p *phone.Phone) {
 	defer cancel()
 	p.Hangup(ctx)
 }
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -9,17 +9,19 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hotline-ivr/hotline/ivr"
+	"github.com/hotline-ivr/hotline/queue/store"
 	"github.com/hotline-ivr/hotline/sip"
 )
 
 func serveCmd() *cobra.Command {
-	var cfgPath string
+	var cfgPath, dataDir string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Answer calls: SIP over UDP and TCP, the menu tree, the admin API",
@@ -33,7 +35,7 @@ func serveCmd() *cobra.Command {
 			defer stop()
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			slog.SetDefault(log)
-			s, err := start(ctx, cfgPath, log)
+			s, err := startWith(ctx, cfgPath, dataDir, log)
 			if err != nil {
 				return err
 			}
@@ -44,6 +46,7 @@ func serveCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "config file (YAML, TOML or JSON); default: the embedded demo")
+	c.Flags().StringVar(&dataDir, "data", "", "data directory (SQLite store, accounts file); default data_dir or ~/.local/share/hotline")
 	return c
 }
 
@@ -58,12 +61,19 @@ type server struct {
 	tcp, aln  net.Listener
 	errc      chan error
 	cancel    context.CancelCauseFunc
-	SIPAddr   string // bound SIP address (UDP and TCP)
-	AdminAddr string // bound admin HTTP address
+	db        *store.DB // nil unless a feature needs the store
+	SIPAddr   string    // bound SIP address (UDP and TCP)
+	AdminAddr string    // bound admin HTTP address
 }
 
-// start loads the config, binds every socket and starts serving; it returns once ready.
+// start is startWith with the data directory from the config.
 func start(ctx context.Context, cfgPath string, log *slog.Logger) (*server, error) {
+	return startWith(ctx, cfgPath, "", log)
+}
+
+// startWith loads the config, opens the store when a feature needs it, binds every socket
+// and starts serving; it returns once ready.
+func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) (*server, error) {
 	l, err := loadConfig(cfgPath)
 	if err != nil {
 		return nil, err
@@ -80,25 +90,39 @@ func start(ctx context.Context, cfgPath string, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfgPath: cfgPath, log: log, eng: eng, admin: ivr.NewAdmin(eng), errc: make(chan error, 3)}
+	s := &server{cfgPath: cfgPath, log: log, eng: eng, errc: make(chan error, 3)}
+	ctx, s.cancel = context.WithCancelCause(ctx)
+	if l.Freeze.Enabled {
+		if err := s.openFreezeLane(ctx, l, dataFlag); err != nil {
+			s.cancel(err)
+			return nil, err
+		}
+	}
+	s.admin = ivr.NewAdmin(eng)
 	// UDP and TCP on the same port: bind UDP first, then TCP on the port it got.
+	fail := func(err error) (*server, error) {
+		s.cancel(err)
+		if s.db != nil {
+			s.db.Close()
+		}
+		return nil, err
+	}
 	if s.udp, err = net.ListenPacket("udp", l.SIP.Listen); err != nil {
-		return nil, fmt.Errorf("sip.listen: %w", err)
+		return fail(fmt.Errorf("sip.listen: %w", err))
 	}
 	s.SIPAddr = s.udp.LocalAddr().String()
 	if s.tcp, err = net.Listen("tcp", s.SIPAddr); err != nil {
 		s.udp.Close()
-		return nil, fmt.Errorf("sip.listen: %w", err)
+		return fail(fmt.Errorf("sip.listen: %w", err))
 	}
 	if s.aln, err = net.Listen("tcp", l.Admin.Listen); err != nil {
 		s.udp.Close()
 		s.tcp.Close()
-		return nil, fmt.Errorf("admin.listen: %w", err)
+		return fail(fmt.Errorf("admin.listen: %w", err))
 	}
 	s.AdminAddr = s.aln.Addr().String()
 	s.hs = &http.Server{Handler: s.admin, ReadHeaderTimeout: 5 * time.Second}
 
-	ctx, s.cancel = context.WithCancelCause(ctx)
 	go func() { s.errc <- srv.ServeUDP(ctx, s.udp) }()
 	go func() { s.errc <- srv.ServeTCP(ctx, s.tcp) }()
 	go func() {
@@ -178,4 +202,28 @@ func (s *server) stop(cause error) {
 	s.hs.Shutdown(ctx)
 	s.udp.Close()
 	s.tcp.Close()
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// openFreezeLane opens the store and the accounts file and turns the freeze lane on.
+func (s *server) openFreezeLane(ctx context.Context, l *loaded, dataFlag string) error {
+	dir, err := l.dataDir(dataFlag)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	accounts, path, err := loadAccounts(dir, l.Freeze.Accounts)
+	if err != nil {
+		return err
+	}
+	if s.db, err = store.Open(filepath.Join(dir, "hotline.db")); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	s.eng.EnableFreeze(ctx, ivr.FreezeLane{Config: l.Freeze, Store: s.db, Accounts: accounts})
+	s.log.Info("freeze lane on", "store", s.db.Path(), "accounts", path, "webhook", l.Freeze.Webhook.URL != "")
+	return nil
 }

@@ -12,13 +12,13 @@ import (
 // AuditRecord is one audited attempt (a freeze, including refused ones),
 // with its outcome and reason.
 type AuditRecord struct {
-	ID      int64
-	Time    time.Time
-	Kind    string // e.g. "freeze"
-	Caller  string
-	Account string
-	Outcome string // e.g. "frozen", "refused"
-	Reason  string // e.g. "rate-limit", "wrong-check", "unknown-account"
+	ID      int64     `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"` // e.g. "freeze"
+	Caller  string    `json:"caller"`
+	Account string    `json:"account"`
+	Outcome string    `json:"outcome"`          // e.g. "frozen", "refused"
+	Reason  string    `json:"reason,omitempty"` // e.g. "rate-limit", "wrong-check", "unknown-account"
 }
 
 // Audit appends a record to the audit log.

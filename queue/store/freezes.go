@@ -26,13 +26,13 @@ const ReferenceDigits = 8
 
 // Freeze is one recorded account freeze.
 type Freeze struct {
-	ID        int64
-	Account   string
-	CallerID  string
-	CallID    string
-	CreatedAt time.Time
-	Reference string // ReferenceDigits digits, unique
-	State     FreezeState
+	ID        int64       `json:"id"`
+	Account   string      `json:"account"`
+	CallerID  string      `json:"caller_id"`
+	CallID    string      `json:"call_id"`
+	CreatedAt time.Time   `json:"created_at"`
+	Reference string      `json:"reference"` // ReferenceDigits digits, unique
+	State     FreezeState `json:"state"`
 }
 
 const freezeCols = `id, account, caller_id, call_id, created_at, reference, state`

@@ -29,3 +29,81 @@ for i in $(seq 0 9); do
 	sox -D "$tmp/d.wav" -r 8000 -c 1 -e u-law -b 8 "$out/digits/en/$i.wav" norm -3
 done
 echo "digits: $(ls "$out"/digits/*/*.wav | wc -l) files"
+
+# Number words and queue announcements, for media.SayNumber, SayPosition and SayWait (the
+# naming scheme is documented in media/say.go): prompts/numbers/<lang>/<word>.wav and
+# prompts/queue/<lang>/<phrase>.wav. Words are spoken back to back, so the silence espeak-ng
+# leaves around them is trimmed and a short pause added after each.
+word() { # voice text out.wav
+	espeak-ng -v "$1" -s 165 -w "$tmp/w.wav" "$2"
+	sox -D "$tmp/w.wav" -r 8000 -c 1 -e u-law -b 8 "$3" \
+		silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse pad 0.02 0.08 norm -3
+}
+en_numbers=(zero one two three four five six seven eight nine ten eleven twelve thirteen
+	fourteen fifteen sixteen seventeen eighteen nineteen twenty)
+mkdir -p "$out/numbers/en" "$out/numbers/zh-CN" "$out/queue/en" "$out/queue/zh-CN"
+for i in $(seq 0 20); do word en-us "${en_numbers[$i]}" "$out/numbers/en/$i.wav"; done
+en_tens=(thirty forty fifty sixty seventy eighty ninety)
+for i in $(seq 0 6); do word en-us "${en_tens[$i]}" "$out/numbers/en/$(((i + 3) * 10)).wav"; done
+word en-us hundred "$out/numbers/en/hundred.wav"
+word en-us thousand "$out/numbers/en/thousand.wav"
+zh_numbers=(零 一 二 三 四 五 六 七 八 九 十)
+for i in $(seq 0 10); do word cmn "${zh_numbers[$i]}" "$out/numbers/zh-CN/$i.wav"; done
+word cmn 百 "$out/numbers/zh-CN/hundred.wav"
+word cmn 千 "$out/numbers/zh-CN/thousand.wav"
+word cmn 两 "$out/numbers/zh-CN/liang.wav"
+while IFS='|' read -r lang name text; do
+	case "$lang" in en) voice=en-us ;; zh-CN) voice=cmn ;; *) continue ;; esac
+	word "$voice" "$text" "$out/queue/$lang/$name.wav"
+done <<'PHRASES'
+en|caller_number|You are caller number
+en|wait_is|Your estimated wait is
+en|less_than|less than
+en|minute|minute
+en|minutes|minutes
+en|please_hold|Please hold. An agent will be with you shortly.
+en|callback_offer|To be called back, press 1. You will keep your place in the queue. To keep waiting, press 2.
+en|callback_confirmed|Thank you. We will call you back as soon as an agent is free. Goodbye.
+en|connecting|Connecting you to an agent.
+zh-CN|position_before|您现在排在第
+zh-CN|position_after|位
+zh-CN|wait_is|预计等待时间
+zh-CN|less_than|不到
+zh-CN|minutes|分钟
+zh-CN|please_hold|请稍候，客服人员将尽快为您服务。
+zh-CN|callback_offer|如需回电，请按1，我们会为您保留排队位置。继续等待，请按2。
+zh-CN|callback_confirmed|谢谢，客服人员空闲时我们会给您回电。再见。
+zh-CN|connecting|正在为您转接客服人员。
+PHRASES
+echo "numbers: $(ls "$out"/numbers/*/*.wav | wc -l) files, queue: $(ls "$out"/queue/*/*.wav | wc -l) files"
+
+# Music on hold: a 20 s loop of four chords (Cmaj7 Am7 Fmaj7 G7), each a soft sine pad that
+# swells in and out under a plucked arpeggio, synthesised by sox (no third-party recording, so
+# no royalties), mixed at 48 kHz (pluck needs it), then µ-law at 8 kHz with its RMS level set
+# to -20 dBFS. Chord boundaries are quiet, so the end joins the start seamlessly.
+pad() { # out.wav notes...
+	local o=$1 args=()
+	shift
+	for n in "$@"; do args+=(sine "$n"); done
+	sox -R -D -r 48000 -c $# -n -c 1 "$o" synth 5 "${args[@]}" remix - fade h 1.2 5 1.2
+}
+arpeggio() { # out.wav notes... (half a second each)
+	local o=$1 parts=() i=0
+	shift
+	for n in "$@"; do
+		sox -R -D -r 48000 -c 1 -n "$tmp/n$i.wav" synth 0.5 pluck "$n" fade q 0.005 0.5 0.2
+		parts+=("$tmp/n$i.wav")
+		i=$((i + 1))
+	done
+	sox -R -D "${parts[@]}" "$o"
+}
+pad "$tmp/p1.wav" C3 E3 G3 B3 && arpeggio "$tmp/a1.wav" C4 E4 G4 B4 C5 B4 G4 E4 G4 E4
+pad "$tmp/p2.wav" A2 C3 E3 G3 && arpeggio "$tmp/a2.wav" A3 C4 E4 G4 A4 G4 E4 C4 E4 C4
+pad "$tmp/p3.wav" F2 A2 C3 E3 && arpeggio "$tmp/a3.wav" F3 A3 C4 E4 F4 E4 C4 A3 C4 A3
+pad "$tmp/p4.wav" G2 B2 D3 F3 && arpeggio "$tmp/a4.wav" G3 B3 D4 F4 G4 F4 D4 B3 D4 B3
+sox -R -D "$tmp"/p[1-4].wav "$tmp/pad.wav"
+sox -R -D "$tmp"/a[1-4].wav "$tmp/arp.wav"
+sox -R -D -m -v 0.25 "$tmp/pad.wav" -v 0.6 "$tmp/arp.wav" -r 8000 "$tmp/mix.wav"
+rms=$(sox "$tmp/mix.wav" -n stats 2>&1 | awk '/RMS lev dB/ {print $4}')
+sox -R -D "$tmp/mix.wav" -e u-law -b 8 "$out/moh.wav" gain "$(awk -v r="$rms" 'BEGIN {printf "%.2f", -20 - r}')"
+echo "moh.wav $(soxi -D "$out/moh.wav")s, $(sox "$out/moh.wav" -n stats 2>&1 | awk '/RMS lev dB/ {print "RMS " $4 " dBFS"} /Pk lev dB/ {print "peak " $4 " dBFS"}' | paste -sd, -)"

@@ -1,0 +1,217 @@
+package ivr
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/hotline-ivr/hotline/queue/store"
+)
+
+// FreezeConfig configures the emergency account-freeze lane (issue 6).
+type FreezeConfig struct {
+	// Enabled turns the lane on; the menu's freeze action (e.g. global key 9) starts it.
+	Enabled bool `mapstructure:"enabled"`
+	// Accounts is the accounts file (YAML or CSV), relative to the data directory; default
+	// accounts.yaml, written with demo accounts on first start when missing.
+	Accounts string `mapstructure:"accounts"`
+	// Window: freezes of one account within it are one freeze, with one reference; default 10m.
+	Window time.Duration `mapstructure:"window"`
+	// CheckDigits asks the caller for that many digits of their ID before freezing (0: no check).
+	CheckDigits int `mapstructure:"check_digits"`
+	// KeyTimeout is how long the lane waits for keys; default 8s.
+	KeyTimeout time.Duration   `mapstructure:"key_timeout"`
+	RateLimit  FreezeRateLimit `mapstructure:"rate_limit"`
+	Webhook    WebhookConfig   `mapstructure:"webhook"`
+}
+
+// FreezeRateLimit bounds freeze attempts, counted in the audit log.
+type FreezeRateLimit struct {
+	PerCaller  int           `mapstructure:"per_caller"`  // attempts per caller ID per period; default 5
+	PerAccount int           `mapstructure:"per_account"` // attempts per account per period; default 5
+	Period     time.Duration `mapstructure:"period"`      // default 1h
+}
+
+// Validate reports every problem, naming the config key.
+func (c FreezeConfig) Validate() error {
+	var errs []error
+	if c.Window < 0 || c.KeyTimeout < 0 || c.RateLimit.Period < 0 {
+		errs = append(errs, errors.New("freeze: window, key_timeout and rate_limit.period must not be negative"))
+	}
+	if c.CheckDigits < 0 || c.CheckDigits > 12 {
+		errs = append(errs, fmt.Errorf("freeze.check_digits: %d is not between 0 and 12", c.CheckDigits))
+	}
+	if c.Webhook.URL != "" && c.Webhook.Secret == "" {
+		errs = append(errs, errors.New("freeze.webhook.secret: required with a webhook url (bodies are signed)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Account is one account the lane can freeze.
+type Account struct {
+	ID        string   `json:"id" yaml:"id"`
+	Name      string   `json:"name,omitempty" yaml:"name"`
+	CallerIDs []string `json:"caller_ids" yaml:"caller_ids"` // From users / numbers that identify it
+	Check     string   `json:"-" yaml:"check"`               // digits for the extra check (e.g. last 4 of an ID)
+}
+
+// Accounts is the accounts source: by ID and by caller ID.
+type Accounts struct {
+	byID     map[string]Account
+	byCaller map[string][]string
+}
+
+// NewAccounts indexes accounts; duplicate IDs are an error.
+func NewAccounts(list []Account) (*Accounts, error) {
+	a := &Accounts{byID: make(map[string]Account), byCaller: make(map[string][]string)}
+	for i, acc := range list {
+		if acc.ID == "" {
+			return nil, fmt.Errorf("accounts[%d]: id is required", i)
+		}
+		if _, dup := a.byID[acc.ID]; dup {
+			return nil, fmt.Errorf("accounts[%d]: id %q appears twice", i, acc.ID)
+		}
+		a.byID[acc.ID] = acc
+		for _, c := range acc.CallerIDs {
+			a.byCaller[c] = append(a.byCaller[c], acc.ID)
+		}
+	}
+	return a, nil
+}
+
+// byCallerID returns the one account a caller ID identifies, or "" when none or several.
+func (a *Accounts) byCallerID(caller string) string {
+	if ids := a.byCaller[caller]; len(ids) == 1 {
+		return ids[0]
+	}
+	return ""
+}
+
+// FreezeLane is what the engine needs to run the lane: the store, the accounts and the
+// webhook sender.
+type FreezeLane struct {
+	Config   FreezeConfig
+	Store    *store.DB
+	Accounts *Accounts
+}
+
+// EnableFreeze turns the lane on for calls that start from now on. The webhook sender runs
+// until ctx ends.
+func (e *Engine) EnableFreeze(ctx context.Context, l FreezeLane) {
+	c := &l.Config
+	if c.Window == 0 {
+		c.Window = 10 * time.Minute
+	}
+	if c.RateLimit.PerCaller == 0 {
+		c.RateLimit.PerCaller = 5
+	}
+	if c.RateLimit.PerAccount == 0 {
+		c.RateLimit.PerAccount = 5
+	}
+	if c.RateLimit.Period == 0 {
+		c.RateLimit.Period = time.Hour
+	}
+	f := &freezer{lane: l, log: e.log, metrics: e.metrics, now: e.now}
+	if l.Config.Webhook.URL != "" {
+		f.sender = newWebhookSender(l.Config.Webhook, l.Store, e.log, func(outcome string) {
+			e.metrics.webhooks.WithLabelValues(outcome).Inc()
+		})
+		go f.sender.run(ctx, 500*time.Millisecond)
+	}
+	e.freeze = f
+}
+
+// freezer records freezes durably, applies rate limits and audits every attempt.
+type freezer struct {
+	lane    FreezeLane
+	sender  *webhookSender
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+}
+
+// webhookBody is the JSON the account system receives.
+type webhookBody struct {
+	Event     string    `json:"event"`
+	Reference string    `json:"reference"`
+	Account   string    `json:"account"`
+	CallerID  string    `json:"caller_id"`
+	CallID    string    `json:"call_id"`
+	FrozenAt  time.Time `json:"frozen_at"`
+}
+
+// freeze records a freeze of account for the caller, or says why not. A freeze of the same
+// account within the window returns that freeze's reference (duplicate presses, two calls).
+func (f *freezer) freeze(ctx context.Context, account, caller, callID string) (ref, refused string, err error) {
+	now := f.now()
+	rl := f.lane.Config.RateLimit
+	since := now.Add(-rl.Period)
+	if n, err := f.lane.Store.CountAudit(ctx, store.AuditFilter{Since: since, Kind: "freeze", Caller: caller}); err != nil {
+		return "", "", err
+	} else if caller != "" && n >= rl.PerCaller {
+		return "", "rate-limit-caller", nil
+	}
+	if n, err := f.lane.Store.CountAudit(ctx, store.AuditFilter{Since: since, Kind: "freeze", Account: account}); err != nil {
+		return "", "", err
+	} else if n >= rl.PerAccount {
+		return "", "rate-limit-account", nil
+	}
+	nf := store.NewFreeze{Account: account, CallerID: caller, CallID: callID, Window: f.lane.Config.Window}
+	if f.sender != nil {
+		nf.Webhook = func(fr store.Freeze) ([]byte, error) {
+			return json.Marshal(webhookBody{Event: "account.freeze", Reference: fr.Reference, Account: fr.Account,
+				CallerID: fr.CallerID, CallID: fr.CallID, FrozenAt: fr.CreatedAt})
+		}
+	}
+	fr, created, err := f.lane.Store.CreateFreeze(ctx, nf, now)
+	if err != nil {
+		return "", "", err
+	}
+	if f.sender != nil && created {
+		f.sender.poke()
+	}
+	outcome := "frozen"
+	if !created {
+		outcome = "duplicate"
+	}
+	f.audit(ctx, caller, account, outcome, "")
+	return fr.Reference, "", nil
+}
+
+// audit appends an attempt to the audit log; a failure is logged, never hidden.
+func (f *freezer) audit(ctx context.Context, caller, account, outcome, reason string) {
+	f.metrics.freezes.WithLabelValues(outcome, reason).Inc()
+	err := f.lane.Store.Audit(ctx, store.AuditRecord{Time: f.now(), Kind: "freeze", Caller: caller,
+		Account: account, Outcome: outcome, Reason: reason})
+	if err != nil {
+		f.log.Error("freeze audit", "err", err, "caller", caller, "account", account, "outcome", outcome)
+	}
+}
+
+func (f *freezer) exists(account string) bool {
+	_, ok := f.lane.Accounts.byID[account]
+	return ok
+}
+
+func (f *freezer) checkMatches(account, digits string) bool {
+	a, ok := f.lane.Accounts.byID[account]
+	return ok && a.Check != "" && constantTimeEqual(a.Check, digits)
+}
+
+// LanePrompts lists the prompts a menu must define when the freeze lane is enabled.
+func LanePrompts() []string {
+	out := slices.Clone(lanePrompts)
+	for d := '0'; d <= '9'; d++ {
+		out = append(out, "digit_"+string(d))
+	}
+	return out
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
