@@ -3,12 +3,15 @@
 # must produce no key press. Speech from espeak-ng in several languages and voices, music-like
 # signals from sox synth; every file 8 kHz mono µ-law WAV, normalised loud (peak -1 dBFS), as a
 # caller or a prompt echo would reach the detector. Needs espeak-ng and sox. Deterministic for a
-# given espeak-ng/sox version; keep the total under 1.5 MB.
+# given espeak-ng/sox version (SoX 14.4.2, eSpeak NG 1.51 here); keep the total under 1.5 MB.
 #
 # `gen.sh large DIR` writes instead a large corpus to DIR, not to be committed: one English
 # text read by 23 espeak-ng languages x 5 voice variants x 3 pitches (345 files, about 2.8
 # hours, 80 MB), for `go test ./media -run TestInband_TalkOffLarge -talkoff-large DIR`.
 set -euo pipefail
+# Repeatable: fixed seeds for sox's generators (pluck, noise, chorus) and no dither, so the same
+# tools give the same bytes.
+export SOX_OPTS="-R -D"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 if [ "${1:-}" = large ]; then
