@@ -191,8 +191,8 @@ func (p *Phone) onAudio(payload []byte) {
 	}
 	c := &p.cur
 	switch {
-	case ref.prompt == c.prompt && ref.idx > c.last && ref.idx <= c.last+5:
-		c.run++ // the same playback going on (a few frames may be unindexed)
+	case ref.prompt == c.prompt && ref.idx > c.last:
+		c.run++ // the same playback going on (silent or repeated frames are not indexed)
 	default: // another prompt, or the same one starting again
 		c.prompt, c.run, c.reported = ref.prompt, 1, false
 	}
