@@ -4,7 +4,7 @@ DEPS   = go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}'
 BIN   := bin/hotline
 GOTEST_FLAGS ?=
 
-.PHONY: build run test vet fmtcheck depcheck interop load bench prompts clean
+.PHONY: build run test vet fmtcheck depcheck interop load freeze-load bench prompts clean
 
 build:
 	go build -o $(BIN) ./cmd/hotline
@@ -41,6 +41,9 @@ interop: build
 
 load: build
 	testdata/sipp/load.sh
+
+freeze-load: build
+	testdata/sipp/freeze_load.sh
 
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime 2000x ./media/... ./menus/...
