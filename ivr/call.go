@@ -229,7 +229,8 @@ func (c *call) key(d media.Digit) (menus.Event, bool) {
 		return nil, false
 	}
 	c.lastKeyAt = d.At
-	c.rec.Keys = append(c.rec.Keys, KeyPress{Key: string(d.Key), Mode: string(d.Mode), Node: c.machine.Node(), At: d.At})
+	c.rec.Keys = append(c.rec.Keys, KeyPress{Key: string(d.Key), Mode: string(d.Mode), Node: c.machine.Node(), At: d.At,
+		LatencyMs: float64(d.Delay.Microseconds()) / 1000})
 	c.e.metrics.digits.WithLabelValues(string(d.Mode), c.trunk).Inc()
 	c.e.records.publish(c.rec)
 	if c.hangupWant {

@@ -26,6 +26,10 @@ type KeyPress struct {
 	Mode string    `json:"mode"`
 	Node string    `json:"node"`
 	At   time.Time `json:"at"`
+	// LatencyMs is how long after the key went down Hotline knew of it: the in-band
+	// detector's confirmation time; 0 for RFC 4733 (reported on the event's first packet)
+	// and INFO (reported on arrival).
+	LatencyMs float64 `json:"latency_ms"`
 }
 
 // PromptPlay is one prompt that started playing to the caller.

@@ -67,6 +67,11 @@ func TestE2E_DTMFInbandOnly(t *testing.T) {
 		t.Errorf("call dtmf mode %q, want auto", rec.DTMFMode)
 	}
 	assertKeys(t, rec, "inband")
+	for _, k := range rec.Keys {
+		if k.LatencyMs < 20 || k.LatencyMs > 100 {
+			t.Errorf("key %s: detection latency %.1f ms, want the detector's 20-100 ms", k.Key, k.LatencyMs)
+		}
+	}
 }
 
 // Keys by SIP INFO only (application/dtmf-relay), no telephone-event, silent audio.

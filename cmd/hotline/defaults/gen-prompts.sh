@@ -2,12 +2,23 @@
 # Regenerates the demo prompts from prompts.tsv: Mandarin (espeak-ng -v cmn), a short pause,
 # then English (espeak-ng -v en-us), as 8 kHz mono µ-law WAV files in prompts/.
 # Needs espeak-ng and sox (Debian packages). Run from anywhere: `make prompts`.
+# Sections: demo, digits, numbers (numbers and queue announcements), moh; name some to
+# regenerate only those (`gen-prompts.sh numbers moh`), none for all. The output is the same
+# on every run on one machine; another build of espeak-ng or sox may differ in the last bits.
 set -euo pipefail
+sections=("$@")
+want() { # section: true when it is to be generated
+	[ ${#sections[@]} -eq 0 ] && return 0
+	local s
+	for s in "${sections[@]}"; do [ "$s" = "$1" ] && return 0; done
+	return 1
+}
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/prompts"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out"
+if want demo; then
 while IFS=$'\t' read -r name zh en; do
 	case "$name" in ''|'#'*) continue ;; esac
 	espeak-ng -v cmn -s 165 -w "$tmp/zh.wav" "$zh"
@@ -16,9 +27,11 @@ while IFS=$'\t' read -r name zh en; do
 	sox -D "$tmp/zh.wav" "$tmp/gap.wav" "$tmp/en.wav" -r 8000 -c 1 -e u-law -b 8 "$out/$name.wav" norm -3
 	echo "$name.wav $(soxi -D "$out/$name.wav")s"
 done < "$here/prompts.tsv"
+fi
 
 # Digit prompts for read-backs (account numbers, reference numbers, queue positions), one
 # set per language: prompts/digits/<lang>/<0-9>.wav.
+if want digits; then
 zh_digits=(零 一 二 三 四 五 六 七 八 九)
 en_digits=(zero one two three four five six seven eight nine)
 mkdir -p "$out/digits/zh-CN" "$out/digits/en"
@@ -29,11 +42,13 @@ for i in $(seq 0 9); do
 	sox -D "$tmp/d.wav" -r 8000 -c 1 -e u-law -b 8 "$out/digits/en/$i.wav" norm -3
 done
 echo "digits: $(ls "$out"/digits/*/*.wav | wc -l) files"
+fi
 
 # Number words and queue announcements, for media.SayNumber, SayPosition and SayWait (the
 # naming scheme is documented in media/say.go): prompts/numbers/<lang>/<word>.wav and
 # prompts/queue/<lang>/<phrase>.wav. Words are spoken back to back, so the silence espeak-ng
 # leaves around them is trimmed and a short pause added after each.
+if want numbers; then
 word() { # voice text out.wav
 	espeak-ng -v "$1" -s 165 -w "$tmp/w.wav" "$2"
 	sox -D "$tmp/w.wav" -r 8000 -c 1 -e u-law -b 8 "$3" \
@@ -76,11 +91,13 @@ zh-CN|callback_confirmed|谢谢，客服人员空闲时我们会给您回电。�
 zh-CN|connecting|正在为您转接客服人员。
 PHRASES
 echo "numbers: $(ls "$out"/numbers/*/*.wav | wc -l) files, queue: $(ls "$out"/queue/*/*.wav | wc -l) files"
+fi
 
 # Music on hold: a 20 s loop of four chords (Cmaj7 Am7 Fmaj7 G7), each a soft sine pad that
 # swells in and out under a plucked arpeggio, synthesised by sox (no third-party recording, so
 # no royalties), mixed at 48 kHz (pluck needs it), then µ-law at 8 kHz with its RMS level set
 # to -20 dBFS. Chord boundaries are quiet, so the end joins the start seamlessly.
+if want moh; then
 pad() { # out.wav notes...
 	local o=$1 args=()
 	shift
@@ -107,3 +124,4 @@ sox -R -D -m -v 0.25 "$tmp/pad.wav" -v 0.6 "$tmp/arp.wav" -r 8000 "$tmp/mix.wav"
 rms=$(sox "$tmp/mix.wav" -n stats 2>&1 | awk '/RMS lev dB/ {print $4}')
 sox -R -D "$tmp/mix.wav" -e u-law -b 8 "$out/moh.wav" gain "$(awk -v r="$rms" 'BEGIN {printf "%.2f", -20 - r}')"
 echo "moh.wav $(soxi -D "$out/moh.wav")s, $(sox "$out/moh.wav" -n stats 2>&1 | awk '/RMS lev dB/ {print "RMS " $4 " dBFS"} /Pk lev dB/ {print "peak " $4 " dBFS"}' | paste -sd, -)"
+fi
