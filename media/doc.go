@@ -19,6 +19,16 @@
 // audio. [ParseInfoDTMF] reads the key press of a SIP INFO body, without
 // knowing SIP.
 //
+// Hold and agent calls: [Session.Loop] plays music on hold over and over
+// from the prompts' shared frames. [Bridge] connects two call legs, caller
+// and agent: each leg's writer sends the audio the other leg receives,
+// through a small queue per direction that never blocks a reader,
+// transcoded between PCMU and PCMA by table lookup, and RFC 4733 key
+// presses are re-sent on the other leg with its own payload type, sequence
+// and clock (or as in-band tones). [SayNumber], [SayPosition], [SayWait]
+// and [SayDigits] turn numbers into sequences of prompt names in English
+// or Mandarin (the naming scheme is in say.go).
+//
 // media knows nothing of SIP: it must not import sipgo, nor the project's
 // sip, ivr, menus or queue packages. SDP offer/answer lives in media/sdp.
 package media

@@ -86,10 +86,12 @@ type sessionCounters struct {
 	inband                                   [6]atomic.Uint64 // InbandStats, field by field
 }
 
-// playback is one Play call: prompts played back to back.
+// playback is one Play or Loop call: prompts played back to back, once
+// or, with loop, forever.
 type playback struct {
 	id      uint64
 	prompts []*Prompt
+	loop    bool
 }
 
 // digitReq is one SendDigit, SendTone or SendDigitAndTone call.
@@ -129,6 +131,10 @@ type Session struct {
 	quitOnce sync.Once
 	wg       sync.WaitGroup
 
+	// link is set while the session is bridged (see Bridge): the reader
+	// feeds link.in, the writer drains link.out.
+	link atomic.Pointer[bridgeLink]
+
 	rx receiver // owned by the reader goroutine
 	tx sender   // owned by the writer goroutine
 }
@@ -165,6 +171,15 @@ type sender struct {
 	evStarted bool
 
 	tone [][]byte // tone frames still to send in place of the audio
+
+	// A relayed event (Bridge): its duration follows the source's press.
+	evRelay  bool
+	evQ      *relayQueue // the queue it came from
+	evID     uint32      // its entry in evQ
+	evSrcDur uint16      // the largest duration the source sent
+	evSrcEnd bool        // the source press ended (or timed out, or the bridge did)
+
+	relay [FrameSize]byte // the frame taken from the bridge this slot
 }
 
 // NewSession prepares a session on conn; nothing is sent or read before
@@ -269,7 +284,8 @@ func (s *Session) Remote() netip.AddrPort {
 // Digits delivers key presses: RFC 4733 events (ModeRFC4733), each once, at
 // the first packet of its event, and with SessionConfig.Inband tones in the
 // audio (ModeInband), each once, as soon as the tone is confirmed. When the
-// channel is full a press is dropped and counted.
+// channel is full a press is dropped and counted. While the session is
+// bridged, presses are reported only if BridgeConfig asks for it.
 func (s *Session) Digits() <-chan Digit { return s.digits }
 
 // Done delivers the id of each playback that ran to its end; stopped or
@@ -284,6 +300,23 @@ func (s *Session) Done() <-chan uint64 { return s.done }
 func (s *Session) Play(prompts ...*Prompt) uint64 {
 	id := s.playID.Add(1)
 	p := &playback{id: id, prompts: slices.DeleteFunc(slices.Clone(prompts), func(p *Prompt) bool { return p == nil })}
+	s.mu.Lock()
+	s.pending, s.hasPending = p, true
+	s.mu.Unlock()
+	return id
+}
+
+// Loop replaces whatever plays (barge-in) with prompts, played back to
+// back from the next 20 ms slot and again from the first when the last has
+// played, until Play, Loop or Stop replaces them: music on hold. The frames
+// are the prompts' own, shared with every other call. The returned id is
+// never reported on Done. Nil and empty prompts are skipped; with none,
+// Loop is a Stop that Play can replace. Loop never blocks.
+func (s *Session) Loop(prompts ...*Prompt) uint64 {
+	id := s.playID.Add(1)
+	p := &playback{id: id, loop: true, prompts: slices.DeleteFunc(slices.Clone(prompts), func(p *Prompt) bool {
+		return p == nil || len(p.pcmu) == 0
+	})}
 	s.mu.Lock()
 	s.pending, s.hasPending = p, true
 	s.mu.Unlock()
@@ -445,13 +478,20 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 	switch pt := r.pkt.PayloadType; {
 	case s.cfg.DTMFPT != 0 && pt == s.cfg.DTMFPT:
 		now := time.Now()
-		if key, ok := r.dtmf.Packet(r.pkt.SSRC, r.pkt.Timestamp, r.pkt.Payload, now); ok {
+		key, ok := r.dtmf.Packet(r.pkt.SSRC, r.pkt.Timestamp, r.pkt.Payload, now)
+		if ok {
 			s.deliver(Digit{Key: key, Mode: ModeRFC4733, At: now})
+		}
+		if l := s.link.Load(); l != nil {
+			l.in.event(r.pkt.SSRC, r.pkt.Timestamp, r.pkt.Payload, ok, now)
 		}
 		s.expire(now)
 	case pt == s.cfg.Codec.PT:
 		if s.cfg.OnAudio != nil {
 			s.cfg.OnAudio(r.pkt.Payload)
+		}
+		if l := s.link.Load(); l != nil {
+			l.in.push(r.pkt.Payload)
 		}
 		if r.inband != nil {
 			s.detect(r.pkt.Payload)
@@ -466,8 +506,12 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 	}
 }
 
-// deliver hands a key press to Digits without blocking.
+// deliver hands a key press to Digits without blocking. While bridged
+// without the option to keep them, presses are only relayed.
 func (s *Session) deliver(d Digit) {
+	if l := s.link.Load(); l != nil && !l.report {
+		return
+	}
 	select {
 	case s.digits <- d:
 	default:
@@ -529,18 +573,32 @@ func (s *Session) writeLoop() {
 // tick sends the packets of one 20 ms slot: an event packet while a digit
 // is being sent, and an audio packet unless that event replaces the audio:
 // the next tone frame while a tone is being sent, else the next prompt
-// frame, else silence. The RTP clock advances by one frame per slot
-// whatever is sent (RFC 3550 §5.1). It must not allocate.
+// frame, else, while bridged, the other leg's audio, else silence. The RTP
+// clock advances by one frame per slot whatever is sent (RFC 3550 §5.1).
+// Key presses relayed by a bridge go before those of SendDigit and
+// SendTone. It must not allocate.
 func (s *Session) tick() {
 	w := &s.tx
+	var q *relayQueue
+	if l := s.link.Load(); l != nil {
+		q = l.out
+	}
 	s.mu.Lock()
 	if s.hasPending {
 		w.play, w.pi, w.fi = s.pending, 0, 0
 		s.pending, s.hasPending = nil, false
 	}
+	if w.evRelay && w.evQ != q {
+		w.evSrcEnd = true // unbridged during the press: end it
+	}
+	var bridged []byte
+	if q != nil {
+		bridged = q.pull(w, s.cfg.Codec.Name)
+	}
 	if !w.event && w.tone == nil && len(s.sendQ) > 0 {
 		r := s.sendQ[0]
 		w.event, w.ev, w.evTS, w.evDur, w.evEnds, w.evStarted = r.event, r, w.ts, 0, 0, false
+		w.evRelay, w.evQ = false, nil
 		w.tone, w.ev.tone = r.tone, nil
 		n := copy(s.sendQ, s.sendQ[1:])
 		s.sendQ[n] = digitReq{} // drop the frames' reference
@@ -561,7 +619,7 @@ func (s *Session) tick() {
 				w.tone = nil
 			}
 		} else {
-			frame = s.nextFrame()
+			frame = s.nextFrame(bridged)
 		}
 		if s.send(remote, s.cfg.Codec.PT, w.marker, w.ts, frame) {
 			w.marker = false
@@ -570,13 +628,22 @@ func (s *Session) tick() {
 	w.ts += FrameSize
 }
 
-// nextFrame returns the next frame of the playback, or silence. A playback
-// whose frames are all sent is reported on Done one slot later, when its
-// last frame has had time to play.
-func (s *Session) nextFrame() []byte {
+// nextFrame returns the next frame of the playback, else idle (the
+// bridged audio) if not nil, else silence. A playback whose frames are all
+// sent is reported on Done one slot later, when its last frame has had time
+// to play; a loop starts again from its first frame (Loop keeps only
+// prompts with frames, so this ends).
+func (s *Session) nextFrame(idle []byte) []byte {
 	w := &s.tx
 	for w.play != nil {
 		if w.pi >= len(w.play.prompts) {
+			if w.play.loop {
+				if len(w.play.prompts) == 0 {
+					break
+				}
+				w.pi, w.fi = 0, 0
+				continue
+			}
 			s.notifyDone(w.play.id)
 			w.play = nil
 			break
@@ -586,6 +653,9 @@ func (s *Session) nextFrame() []byte {
 			return f[w.fi-1]
 		}
 		w.pi, w.fi = w.pi+1, 0
+	}
+	if idle != nil {
+		return idle
 	}
 	return w.silence[:]
 }
@@ -611,12 +681,24 @@ func (s *Session) notifyDone(id uint64) {
 // (§2.5.1.1), the duration grows by one frame per packet (§2.5.1.2), and the
 // final one, with the E bit, is sent three times (§2.5.1.4). Audio resumes
 // afterwards with the marker bit (RFC 3551 §4.1).
+//
+// A relayed event (Bridge) grows by one frame per packet while the source
+// press lasts (up to 0xFFFF samples: no segments) and then ends at the
+// longer of what was sent and the source's duration.
 func (s *Session) sendEvent(remote netip.AddrPort) {
 	w := &s.tx
-	if w.evDur < w.ev.duration {
-		w.evDur = uint16(min(uint32(w.evDur)+FrameSize, uint32(w.ev.duration)))
+	end := false
+	if w.evRelay && !w.evSrcEnd {
+		w.evDur = uint16(min(uint32(w.evDur)+FrameSize, maxEventDuration))
+	} else {
+		if w.evRelay && w.ev.duration == 0 {
+			w.ev.duration = max(w.evDur, w.evSrcDur, FrameSize)
+		}
+		if w.evDur < w.ev.duration {
+			w.evDur = uint16(min(uint32(w.evDur)+FrameSize, uint32(w.ev.duration)))
+		}
+		end = w.evDur >= w.ev.duration
 	}
-	end := w.evDur >= w.ev.duration
 	if end {
 		w.evEnds++
 	}
@@ -626,7 +708,7 @@ func (s *Session) sendEvent(remote netip.AddrPort) {
 		w.evStarted = true
 	}
 	if w.evEnds >= endRepeats {
-		w.event = false
+		w.event, w.evRelay, w.evQ = false, false, nil
 		// Audio resumes after a pause, unless a tone went on alongside.
 		w.marker = w.marker || w.tone == nil
 	}
