@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -16,7 +19,7 @@ const (
 	defaultClientUserAgent = "Hotline-Phone"
 	defaultClientHost      = "127.0.0.1"
 	defaultFromUser        = "phone"
-	clientAllow            = "ACK, BYE, CANCEL, INFO, OPTIONS"
+	clientAllow            = "INVITE, ACK, BYE, CANCEL, INFO, OPTIONS"
 )
 
 // ClientConfig configures a Client. The zero value is valid.
@@ -25,16 +28,39 @@ type ClientConfig struct {
 	Host      string // IP to bind and advertise; default "127.0.0.1"
 }
 
-// DialOptions are per-call settings of Client.Dial.
+// DialOptions are per-call settings of Client.Dial and Server.Dial.
 type DialOptions struct {
-	FromUser    string // user part of From and Contact; default "phone"
-	FromDisplay string // display name in From; may be empty
-	Transport   string // "udp" (default) or "tcp"
+	// FromUser is the user part of From and Contact (the caller ID).
+	// Default: "phone" for Client.Dial; for Server.Dial the trunk's
+	// from_user, else "hotline".
+	FromUser string
+	// FromDisplay is the display name in From; may be empty.
+	FromDisplay string
+	// Transport is "udp" or "tcp". Default: the target URI's transport
+	// parameter (the trunk URI's for a trunk, the registration's for a
+	// registered user), else "udp".
+	Transport string
+	// Trunk names a Config.Trunks entry to call through (Server.Dial
+	// only): the INVITE goes to the trunk and answers its 401/407
+	// challenge with the trunk's credentials.
+	Trunk string
+	// OnProgress, if set, is called with each provisional response
+	// (100-199) on the goroutine running Dial; it must return quickly.
+	OnProgress func(Progress)
 }
 
-// Client is a SIP user agent client (UAC): the test phone. It also serves
-// requests on its own ephemeral UDP and TCP ports, which its Contact
-// advertises, so the far end can send BYE and INFO in the dialog.
+// Progress is a provisional response to an INVITE (RFC 3261 §21.1).
+type Progress struct {
+	Code   int    // 100-199, e.g. 180 Ringing, 183 Session Progress
+	Reason string // reason phrase
+	SDP    []byte // early-media answer (183 with SDP); usually empty
+}
+
+// Client is a SIP user agent: the test phone. It places calls (Dial),
+// registers with a registrar (Register), and answers calls when OnInvite
+// is set. It serves requests on its own ephemeral UDP and TCP ports, which
+// its Contact advertises, so the far end can send BYE and INFO in the
+// dialog.
 type Client struct {
 	cfg  ClientConfig
 	ua   *sipgo.UserAgent
@@ -47,9 +73,13 @@ type Client struct {
 	tcpP int
 	wg   sync.WaitGroup
 
-	mu     sync.Mutex
-	calls  map[string]*Call // by dialog ID
-	closed bool
+	regCallID string        // one Call-ID for all REGISTERs (RFC 3261 §10.2)
+	regCSeq   atomic.Uint32 // their CSeq
+
+	mu       sync.Mutex
+	calls    map[string]*Call // by dialog ID as seen in requests we receive
+	onInvite func(ctx context.Context, call *Call) ([]byte, int)
+	closed   bool
 }
 
 // NewClient binds cfg.Host on ephemeral UDP and TCP ports and starts
@@ -68,7 +98,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip: new client: %w", err)
 	}
-	c := &Client{cfg: cfg, ua: ua, calls: make(map[string]*Call)}
+	c := &Client{cfg: cfg, ua: ua, calls: make(map[string]*Call), regCallID: sipmsg.GenerateTagN(32)}
+	c.regCSeq.Store(1)
 	fail := func(err error) (*Client, error) {
 		if c.pc != nil {
 			_ = c.pc.Close()
@@ -107,9 +138,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	ua.TransportLayer().Pool("udp").Add(udpAddr,
 		&sipmsg.UDPConnection{PacketConn: c.pc, PacketAddr: udpAddr, Listener: true})
 
+	c.sg.OnInvite(c.onInviteReq)
+	c.sg.OnAck(c.onAck)
 	c.sg.OnBye(c.onBye)
 	c.sg.OnInfo(c.onInfo)
-	c.sg.OnAck(func(*sipmsg.Request, sipmsg.ServerTransaction) {})
 	c.sg.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.respond(tx, req, 200, sipmsg.NewHeader("Allow", clientAllow))
 	})
@@ -157,10 +189,14 @@ func (c *Client) Close() error {
 // final response returns a *RejectError with its code. When ctx is done
 // before the answer, Dial sends CANCEL and returns the final response to
 // the INVITE (normally 487) as a *RejectError wrapping ctx's cause.
+// o.Trunk is not supported (Server.Dial only).
 func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions) (*Call, error) {
 	var ruri sipmsg.Uri
 	if err := sipmsg.ParseUri(uri, &ruri); err != nil {
 		return nil, fmt.Errorf("dial %s: %w", uri, err)
+	}
+	if o.Trunk != "" {
+		return nil, fmt.Errorf("dial %s: trunks are a Server.Dial option", uri)
 	}
 	transport := strings.ToLower(o.Transport)
 	if transport == "" {
@@ -212,7 +248,7 @@ func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions
 	}
 	// WaitAnswer sends CANCEL when ctx is done and then waits for the
 	// INVITE's final response (RFC 3261 §9.1).
-	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{})
+	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: progressHook(o.OnProgress)})
 	var dr *sipgo.ErrDialogResponse
 	switch {
 	case err == nil:
@@ -226,22 +262,22 @@ func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions
 		}
 		if res != nil && res.IsSuccess() {
 			// The answer crossed our CANCEL: confirm and end the dialog.
-			c.abandon(sess)
+			abandon(sess, nil)
 		}
 		return nil, fmt.Errorf("dial %s: %w", uri, cause)
 	default:
 		return nil, fmt.Errorf("dial %s: %w", uri, err)
 	}
 
-	call := &Call{client: c, sess: sess, done: make(chan struct{})}
-	call.id = req.CallID().Value()
-	call.dialogID = sess.ID
-	call.remoteSDP = sess.InviteResponse.Body()
+	call := newCall(sess, "", "", c.cfg.UserAgent)
+	call.localSDP = sdp
+	call.fill(sess)
+	call.forget = c.forget
 	// Register before the ACK: the far end may send BYE right after it.
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		c.abandon(sess)
+		abandon(sess, nil)
 		return nil, fmt.Errorf("dial %s: %w", uri, errClosed)
 	}
 	c.calls[call.dialogID] = call
@@ -253,18 +289,58 @@ func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions
 	return call, nil
 }
 
-// abandon ACKs and BYEs a dialog we no longer want.
-func (c *Client) abandon(sess *sipgo.DialogClientSession) {
+// fill completes the Call of an INVITE we sent, once answered.
+func (c *Call) fill(sess *sipgo.DialogClientSession) {
+	inv, res := sess.InviteRequest, sess.InviteResponse
+	c.id = inv.CallID().Value()
+	c.dialogID = sess.ID
+	c.remoteSDP = res.Body()
+	c.target = *inv.Recipient.Clone()
+	if ct := res.Contact(); ct != nil {
+		c.target = *ct.Address.Clone()
+	}
+	c.from = partyOf(inv.From().DisplayName, inv.From().Address)
+	c.to = partyOf(res.To().DisplayName, res.To().Address)
+}
+
+// progressHook adapts a DialOptions.OnProgress to sipgo's response hook.
+func progressHook(f func(Progress)) func(*sipmsg.Response) error {
+	if f == nil {
+		return nil
+	}
+	return func(res *sipmsg.Response) error {
+		if res.IsProvisional() {
+			f(Progress{Code: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
+		}
+		return nil
+	}
+}
+
+// abandon ACKs and BYEs a dialog we no longer want (a 2xx that crossed
+// our CANCEL). pin, if set, fixes where the requests go.
+func abandon(sess *sipgo.DialogClientSession, pin func(*sipmsg.Request)) {
 	ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
 	defer cancel()
-	if err := sess.Ack(ctx); err == nil {
-		_ = sess.Bye(ctx)
+	res := sess.InviteResponse
+	target := sess.InviteRequest.Recipient
+	if ct := res.Contact(); ct != nil {
+		target = ct.Address
+	}
+	ack := sipmsg.NewRequest(sipmsg.ACK, *target.Clone())
+	bye := sipmsg.NewRequest(sipmsg.BYE, *target.Clone())
+	if pin != nil {
+		pin(ack)
+		pin(bye)
+	}
+	ack.Laddr = sess.InviteRequest.Laddr
+	if err := sess.WriteAck(ctx, ack); err == nil {
+		_ = sess.WriteBye(ctx, bye)
 	}
 }
 
 func (c *Client) contact(user, transport string) *sipmsg.ContactHeader {
 	u := sipmsg.Uri{Scheme: "sip", User: user, Host: c.cfg.Host, Port: c.udpP}
-	if transport == "tcp" {
+	if strings.EqualFold(transport, "tcp") {
 		u.Port = c.tcpP
 		u.UriParams = sipmsg.NewParams()
 		u.UriParams.Add("transport", "tcp")
@@ -281,19 +357,27 @@ func (c *Client) respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code 
 	_ = tx.Respond(res)
 }
 
+// match returns the call an in-dialog request belongs to: a call we placed
+// (the request's From is the far end) or one we answered (its To is us).
 func (c *Client) match(req *sipmsg.Request) *Call {
-	id, err := sipmsg.DialogIDFromRequestUAC(req)
+	uac, err := sipmsg.DialogIDFromRequestUAC(req)
 	if err != nil {
 		return nil
 	}
+	uas, _ := sipmsg.DialogIDFromRequestUAS(req)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.calls[id]
+	if call := c.calls[uac]; call != nil {
+		return call
+	}
+	return c.calls[uas]
 }
 
 func (c *Client) forget(call *Call) {
 	c.mu.Lock()
-	delete(c.calls, call.dialogID)
+	if c.calls[call.dialogID] == call {
+		delete(c.calls, call.dialogID)
+	}
 	c.mu.Unlock()
 }
 
@@ -303,98 +387,222 @@ func (c *Client) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.respond(tx, req, 481)
 		return
 	}
-	// ReadBye answers 200 and ends the sipgo dialog.
-	_ = call.sess.ReadBye(req, tx)
-	c.forget(call)
-	call.end(ErrHangup)
+	call.remoteBye(req, tx)
 }
 
 func (c *Client) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	if c.match(req) == nil {
+	call := c.match(req)
+	if call == nil {
 		c.respond(tx, req, 481)
 		return
 	}
-	c.respond(tx, req, 200)
+	c.respond(tx, req, call.info(mediaTypeRaw(req), req.Body()))
 }
 
-// Call is an established outgoing call.
-type Call struct {
-	client    *Client
-	sess      *sipgo.DialogClientSession
-	id        string
-	dialogID  string
-	remoteSDP []byte
-	done      chan struct{}
-
-	mu    sync.Mutex
-	cause error
-}
-
-// ID returns the Call-ID.
-func (c *Call) ID() string { return c.id }
-
-// RemoteSDP returns the SDP answer of the 2xx. It must not be modified.
-func (c *Call) RemoteSDP() []byte { return c.remoteSDP }
-
-// Done is closed when the call ends: the far end sent BYE, Hangup was
-// called, or the Client was closed.
-func (c *Call) Done() <-chan struct{} { return c.done }
-
-// Cause returns nil while the call is up; then ErrHangup when the far end
-// sent BYE, or another error for a local end.
-func (c *Call) Cause() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cause
-}
-
-func (c *Call) end(cause error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cause != nil {
+func (c *Client) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	call := c.match(req)
+	if call == nil {
 		return
 	}
-	c.cause = cause
-	close(c.done)
+	if ss, ok := call.sess.(*sipgo.DialogServerSession); ok {
+		_ = ss.ReadAck(req, tx) // confirms the dialog: RespondSDP returns
+	}
 }
 
-// Hangup sends BYE and waits for its response, bounded by ctx. On a call
-// that already ended it does nothing.
-func (c *Call) Hangup(ctx context.Context) error {
-	if c.Cause() != nil {
-		return nil
+// OnInvite makes the Client answer calls (the test phone as a queue agent
+// or callback target). For each new INVITE the Client sends 180 Ringing,
+// then calls f on the goroutine that received the INVITE, with a context
+// cancelled when the caller sends CANCEL, and the Call, whose RemoteSDP is
+// the offer and whose From is the caller ID. f returns the answer SDP and
+// a final status: 2xx answers (the Call is up once the caller's ACK
+// arrives; keep it to Hangup or watch Done), 300-699 rejects. Without
+// OnInvite, INVITEs get 405. Set it before calls arrive. A re-INVITE is
+// answered 200 with the SDP we answered with.
+func (c *Client) OnInvite(f func(ctx context.Context, call *Call) (sdp []byte, code int)) {
+	c.mu.Lock()
+	c.onInvite = f
+	c.mu.Unlock()
+}
+
+func (c *Client) onInviteReq(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		call := c.match(req)
+		if call == nil || !call.inSequence(req) {
+			c.respond(tx, req, 481)
+			return
+		}
+		res := sipmsg.NewSDPResponseFromRequest(req, call.localSDP)
+		res.AppendHeader(c.contact(req.Recipient.User, req.Transport()))
+		_ = tx.Respond(res)
+		return
 	}
-	err := c.sess.Bye(ctx)
-	c.client.forget(c)
-	c.end(errLocalHangup)
+	c.mu.Lock()
+	f, closed := c.onInvite, c.closed
+	c.mu.Unlock()
+	if f == nil || closed {
+		c.respond(tx, req, 405, sipmsg.NewHeader("Allow", clientAllow))
+		return
+	}
+	cli := c.udp
+	if sipmsg.IsReliable(req.Transport()) {
+		cli = c.tcp
+	}
+	dua := &sipgo.DialogUA{Client: cli, ContactHDR: *c.contact(req.Recipient.User, req.Transport())}
+	sess, err := dua.ReadInvite(req, tx)
 	if err != nil {
-		return fmt.Errorf("call %s: hangup: %w", c.id, err)
+		c.respond(tx, req, 400)
+		return
+	}
+	inv := sess.InviteRequest
+	call := newCall(sess, inv.CallID().Value(), sess.ID, c.cfg.UserAgent)
+	call.remoteSDP = inv.Body()
+	call.target = *inv.Contact().Address.Clone()
+	call.from = partyOf(inv.From().DisplayName, inv.From().Address)
+	call.to = partyOf(inv.To().DisplayName, inv.To().Address)
+	call.remoteCSeq = inv.CSeq().SeqNo
+	call.forget = c.forget
+	c.mu.Lock()
+	c.calls[call.dialogID] = call
+	c.mu.Unlock()
+
+	ua := sipmsg.NewHeader("User-Agent", c.cfg.UserAgent)
+	_ = sess.Respond(180, "Ringing", nil, ua)
+	sdp, code := f(sess.Context(), call)
+	switch {
+	case sess.Context().Err() != nil: // canceled: sipgo sent 487
+		c.forget(call)
+		call.end(ErrCanceled)
+	case code >= 200 && code < 300 && len(sdp) > 0:
+		call.localSDP = sdp
+		res := sipmsg.NewSDPResponseFromRequest(inv, sdp)
+		res.AppendHeader(ua)
+		if err := sess.WriteResponse(res); err != nil { // returns once ACKed
+			c.forget(call)
+			call.end(fmt.Errorf("answer: %w", err))
+		}
+	default:
+		if code < 300 || code > 699 {
+			code = 500
+		}
+		_ = sess.Respond(code, statusText(code), nil, ua)
+		c.forget(call)
+		call.end(&RejectError{Code: code})
+	}
+}
+
+// RegisterOptions are the settings of Client.Register and Unregister.
+type RegisterOptions struct {
+	User      string        // address-of-record user and digest username
+	Password  string        // digest password; empty: no authentication
+	Expires   time.Duration // requested lifetime; 0: the registrar's default
+	Transport string        // "udp" (default) or "tcp"
+}
+
+// Register binds the Client's Contact (sip:User@host:port) to User at the
+// registrar (a URI such as "sip:127.0.0.1:5060") and returns the lifetime
+// the registrar granted. It answers one 401/407 challenge with o.Password
+// (RFC 3261 §22.2). A final non-2xx response returns a *RejectError.
+func (c *Client) Register(ctx context.Context, registrar string, o RegisterOptions) (time.Duration, error) {
+	exp := -1
+	if o.Expires > 0 {
+		exp = int(o.Expires / time.Second)
+	}
+	res, err := c.register(ctx, registrar, o, exp)
+	if err != nil {
+		return 0, fmt.Errorf("register %s at %s: %w", o.User, registrar, err)
+	}
+	return grantedExpires(res, c.contact(o.User, c.transportOf(registrar, o))), nil
+}
+
+// Unregister removes the Client's binding for o.User (Expires 0, RFC 3261
+// §10.2.2).
+func (c *Client) Unregister(ctx context.Context, registrar string, o RegisterOptions) error {
+	if _, err := c.register(ctx, registrar, o, 0); err != nil {
+		return fmt.Errorf("unregister %s at %s: %w", o.User, registrar, err)
 	}
 	return nil
 }
 
-// SendInfo sends INFO in the dialog with the given body and waits for the
-// final response; a non-2xx response returns a *RejectError.
-func (c *Call) SendInfo(ctx context.Context, contentType string, body []byte) error {
-	if c.Cause() != nil {
-		return fmt.Errorf("call %s: info: %w", c.id, c.Cause())
+func (c *Client) transportOf(registrar string, o RegisterOptions) string {
+	if o.Transport != "" {
+		return strings.ToLower(o.Transport)
 	}
-	target := c.sess.InviteRequest.Recipient
-	if ct := c.sess.InviteResponse.Contact(); ct != nil {
-		target = ct.Address
+	var u sipmsg.Uri
+	if err := sipmsg.ParseUri(registrar, &u); err == nil {
+		return strings.ToLower(u.UriParams.GetOr("transport", "udp"))
 	}
-	req := sipmsg.NewRequest(sipmsg.INFO, *target.Clone())
-	req.AppendHeader(sipmsg.NewHeader("User-Agent", c.client.cfg.UserAgent))
-	if contentType != "" {
-		req.AppendHeader(sipmsg.NewHeader("Content-Type", contentType))
+	return "udp"
+}
+
+// register sends REGISTER with Expires exp (-1: no Expires header).
+func (c *Client) register(ctx context.Context, registrar string, o RegisterOptions, exp int) (*sipmsg.Response, error) {
+	var ruri sipmsg.Uri
+	if err := sipmsg.ParseUri(registrar, &ruri); err != nil {
+		return nil, err
 	}
-	req.SetBody(body)
-	res, err := c.sess.Do(ctx, req)
+	transport := c.transportOf(registrar, o)
+	if transport != "udp" && transport != "tcp" {
+		return nil, fmt.Errorf("unsupported transport %q", transport)
+	}
+	ruri.User = "" // RFC 3261 §10.2: no userinfo in a REGISTER's Request-URI
+	aor := sipmsg.Uri{Scheme: "sip", User: o.User, Host: ruri.Host}
+	from := &sipmsg.FromHeader{Address: aor, Params: sipmsg.NewParams()}
+	from.Params.Add("tag", sipmsg.GenerateTagN(16))
+	to := &sipmsg.ToHeader{Address: aor}
+	callID := sipmsg.CallIDHeader(c.regCallID)
+	// Two CSeq numbers: one for the challenged request, one for its retry.
+	n := c.regCSeq.Add(2) - 1
+
+	req := sipmsg.NewRequest(sipmsg.REGISTER, ruri)
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: n, MethodName: sipmsg.REGISTER})
+	req.AppendHeader(c.contact(o.User, transport))
+	if exp >= 0 {
+		e := sipmsg.ExpiresHeader(exp)
+		req.AppendHeader(&e)
+	}
+	req.AppendHeader(sipmsg.NewHeader("User-Agent", c.cfg.UserAgent))
+	req.SetTransport(strings.ToUpper(transport))
+	cli := c.udp
+	if transport == "tcp" {
+		cli = c.tcp
+	}
+	res, err := cli.Do(ctx, req)
 	if err != nil {
-		return fmt.Errorf("call %s: info: %w", c.id, err)
+		return nil, err
+	}
+	if (res.StatusCode == 401 || res.StatusCode == 407) && o.Password != "" {
+		res, err = cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: o.User, Password: o.Password})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if !res.IsSuccess() {
-		return fmt.Errorf("call %s: info: %w", c.id, &RejectError{Code: res.StatusCode, Reason: res.Reason})
+		return res, &RejectError{Code: res.StatusCode, Reason: res.Reason}
 	}
-	return nil
+	return res, nil
+}
+
+// grantedExpires reads our binding's lifetime from a REGISTER's 2xx
+// (RFC 3261 §10.2.4): the expires parameter of our Contact, else Expires.
+func grantedExpires(res *sipmsg.Response, ours *sipmsg.ContactHeader) time.Duration {
+	for _, h := range res.GetHeaders("Contact") {
+		ct, ok := h.(*sipmsg.ContactHeader)
+		if !ok || !sameURI(ct.Address, ours.Address) {
+			continue
+		}
+		if v, ok := ct.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return 0
 }

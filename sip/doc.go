@@ -1,8 +1,9 @@
 // Package sip is Hotline's SIP signalling layer. It wraps
 // github.com/emiago/sipgo (imported as sipmsg for its message package,
 // rule P3) and exposes small types of our own: a Server that turns each
-// incoming INVITE into a Leg handed to a Handler, and a Client (UAC) used by
-// the test phone.
+// incoming INVITE into a Leg handed to a Handler, registers agent
+// softphones and places calls of its own (Dial), and a Client (UA) used
+// by the test phone, which can also register and answer.
 //
 // SDP is carried as opaque []byte: offer/answer lives in media/sdp.
 //
@@ -23,9 +24,29 @@
 // In-dialog requests are served by the package: BYE (200), INFO (see
 // Leg.OnInfo), re-INVITE (200 with the SDP we answered with). OPTIONS is
 // answered 200 with Allow and Accept. Methods we know but do not serve
-// (REGISTER, SUBSCRIBE, NOTIFY, MESSAGE, REFER, PUBLISH, UPDATE, PRACK) get
-// 405 with Allow; any other method gets 501. Requests for an unknown dialog
-// get 481.
+// (SUBSCRIBE, NOTIFY, MESSAGE, REFER, PUBLISH, UPDATE, PRACK, and REGISTER
+// while the registrar has no accounts) get 405 with Allow; any other method
+// gets 501. Requests for an unknown dialog get 481. INVITEs need no
+// authentication.
+//
+// # Registrar
+//
+// With accounts configured (Config.Registrar, Server.SetAccounts), the
+// Server is a registrar for agent softphones (RFC 3261 §10.3): REGISTER is
+// authenticated with digest (RFC 3261 §22, RFC 7616: MD5, qop=auth; 401
+// with a challenge, 401 stale=true for an expired nonce and a right
+// password, 403 for a wrong password or unknown user), bindings expire
+// (423 below the minimum), and "*" with Expires: 0 removes all of a
+// user's bindings. Server.Contacts looks them up; Server.OnRegister
+// reports every change, expiries included.
+//
+// # Outbound calls
+//
+// Server.Dial places a call from the server's own user agent: to a
+// registered user, a SIP URI, or a number through a configured Trunk
+// (answering its 401/407 with the trunk's credentials). The INVITE leaves
+// from a served socket, so the far end's BYE, INFO and re-INVITE reach the
+// returned Call. Canceling Dial's ctx sends CANCEL.
 //
 // # Timers
 //

@@ -16,6 +16,9 @@ var (
 	// ErrServerClosed is the cause of calls in progress when the server
 	// stops, and the error Serve* return once the server has stopped.
 	ErrServerClosed = errors.New("sip: server closed")
+	// ErrNotRegistered is returned by Server.Dial for a target user with
+	// no live registration.
+	ErrNotRegistered = errors.New("sip: user not registered")
 )
 
 // Unexported causes: callers do not branch on them (rule B4).
@@ -23,6 +26,7 @@ var (
 	errLocalHangup = errors.New("sip: local hangup")
 	errNoACK       = errors.New("no ACK for 2xx within 64*T1")
 	errClosed      = errors.New("sip: client closed")
+	errDialogDone  = errors.New("dialog ended")
 )
 
 // RejectError is a final (non-2xx) SIP response. A Handler returns it before
@@ -99,11 +103,14 @@ var reasons = map[int]string{
 	200: "OK",
 	202: "Accepted",
 	400: "Bad Request",
+	401: "Unauthorized",
 	403: "Forbidden",
 	404: "Not Found",
 	405: "Method Not Allowed",
+	407: "Proxy Authentication Required",
 	408: "Request Timeout",
 	415: "Unsupported Media Type",
+	423: "Interval Too Brief",
 	480: "Temporarily Unavailable",
 	481: "Call/Transaction Does Not Exist",
 	486: "Busy Here",

@@ -322,12 +322,25 @@ func (l *Leg) ok(req *sipmsg.Request, sdp []byte) *sipmsg.Response {
 	return res
 }
 
-// awaitACK waits for the ACK of a 2xx, retransmitting it over unreliable
-// transports at T1, doubling up to T2, for up to 64*T1 (RFC 3261
-// §13.3.1.4, RFC 6026 §7.1: the TU, not the transaction, retransmits).
-// Unless it gives up, the ACK stays expected after it returns (see
-// awaitPendingACKs).
+// awaitACK waits for the ACK of a 2xx (see await2xxACK). Unless it gives
+// up, the ACK stays expected after it returns (see awaitPendingACKs).
 func (l *Leg) awaitACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack <-chan struct{}) error {
+	err := await2xxACK(ctx, tx, res, ack, l.done)
+	switch {
+	case errors.Is(err, errDialogDone):
+		return l.Cause()
+	case errors.Is(err, errNoACK):
+		l.forgetACK(res.CSeq().SeqNo)
+	}
+	return err
+}
+
+// await2xxACK waits for the ACK of a 2xx, retransmitting it over
+// unreliable transports at T1, doubling up to T2, for up to 64*T1 (RFC 3261
+// §13.3.1.4, RFC 6026 §7.1: the TU, not the transaction, retransmits). It
+// returns nil on the ACK, errDialogDone when done closes, ctx's cause, or
+// errNoACK.
+func await2xxACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack, done <-chan struct{}) error {
 	giveUp := time.NewTimer(64 * sipmsg.T1)
 	defer giveUp.Stop()
 	interval := sipmsg.T1
@@ -344,12 +357,11 @@ func (l *Leg) awaitACK(ctx context.Context, tx sipmsg.ServerTransaction, res *si
 			return nil
 		case <-tx.Acks(): // an ACK on the INVITE's branch (non-compliant peers)
 			return nil
-		case <-l.done:
-			return l.Cause()
+		case <-done:
+			return errDialogDone
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-giveUp.C:
-			l.forgetACK(res.CSeq().SeqNo)
 			return errNoACK
 		case <-resend:
 			if err := tx.Respond(res); err != nil {

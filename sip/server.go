@@ -34,18 +34,29 @@ const (
 // unserved are methods we know but do not serve: 405 with Allow
 // (RFC 3261 §8.2.1). Any other unknown method gets 501 (§21.5.2).
 var unserved = []sipmsg.RequestMethod{
-	sipmsg.REGISTER, sipmsg.SUBSCRIBE, sipmsg.NOTIFY, sipmsg.MESSAGE,
+	sipmsg.SUBSCRIBE, sipmsg.NOTIFY, sipmsg.MESSAGE,
 	sipmsg.REFER, sipmsg.PUBLISH, sipmsg.UPDATE, sipmsg.PRACK,
 }
 
 // Config configures a Server. The zero value is valid: every empty field
-// takes its default.
+// takes its default. With no accounts the registrar is off (REGISTER gets
+// 405); with no trunks Dial reaches SIP URIs and registered users only.
 type Config struct {
 	// Listen is the host:port ListenAndServe binds on both UDP and TCP.
 	// Default "127.0.0.1:5060".
 	Listen string `mapstructure:"listen"`
 	// UserAgent is sent in User-Agent and Server headers. Default "Hotline".
 	UserAgent string `mapstructure:"user_agent"`
+	// Host is the IP or name put in the Contact and Via of calls the
+	// server places (Dial): an address the far end can reach. Default: the
+	// IP of the socket the call leaves from, or, when that socket listens
+	// on an unspecified address (0.0.0.0, ::), the local IP the system
+	// routes toward the far end.
+	Host string `mapstructure:"host"`
+	// Registrar configures REGISTER handling for agent softphones.
+	Registrar RegistrarConfig `mapstructure:"registrar"`
+	// Trunks are the SIP trunks Dial can call through (DialOptions.Trunk).
+	Trunks []Trunk `mapstructure:"trunks"`
 }
 
 func (c Config) withDefaults() Config {
@@ -55,11 +66,12 @@ func (c Config) withDefaults() Config {
 	if c.UserAgent == "" {
 		c.UserAgent = defaultUserAgent
 	}
+	c.Registrar = c.Registrar.withDefaults()
 	return c
 }
 
-// Validate reports a malformed Listen address or User-Agent. Empty fields
-// are valid (they take defaults).
+// Validate reports every malformed field at once. Empty fields are valid
+// (they take defaults).
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
@@ -70,6 +82,15 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.UserAgent, "\r\n") {
 		errs = append(errs, fmt.Errorf("user_agent: must be a single line"))
+	}
+	if strings.ContainsAny(c.Host, " \t\r\n<>;:@") && net.ParseIP(c.Host) == nil {
+		errs = append(errs, fmt.Errorf("host %q: not an IP or host name", c.Host))
+	}
+	if err := c.Registrar.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("registrar: %w", err))
+	}
+	if err := validateTrunks(c.Trunks); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -105,9 +126,14 @@ type Server struct {
 	sg  *sipgo.Server
 	cli *sipgo.Client
 
+	reg    *registrar
+	trunks map[string]Trunk // by name
+
 	mu      sync.Mutex
 	legs    map[string]*Leg        // by dialog ID
+	calls   map[string]*Call       // outbound (Dial), by dialog ID as the far end's requests name it
 	serves  map[string]*serveState // by "transport:port"
+	served  chan struct{}          // closed and replaced when a Serve* starts
 	running int
 	closed  bool
 }
@@ -115,6 +141,7 @@ type Server struct {
 // serveState tracks the calls that arrived on one served socket.
 type serveState struct {
 	key     string
+	addr    net.Addr        // local address of the served socket
 	ctx     context.Context // parent of the calls' contexts
 	cancel  context.CancelCauseFunc
 	closing bool // guarded by Server.mu
@@ -144,6 +171,15 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		_ = ua.Close()
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
+	reg, err := newRegistrar(cfg.Registrar)
+	if err != nil {
+		_ = ua.Close()
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	trunks := make(map[string]Trunk, len(cfg.Trunks))
+	for _, t := range cfg.Trunks {
+		trunks[t.Name] = t
+	}
 	s := &Server{
 		cfg:    cfg,
 		h:      h,
@@ -151,8 +187,12 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		ua:     ua,
 		sg:     sg,
 		cli:    cli,
+		reg:    reg,
+		trunks: trunks,
 		legs:   make(map[string]*Leg),
+		calls:  make(map[string]*Call),
 		serves: make(map[string]*serveState),
+		served: make(chan struct{}),
 	}
 	// sipgo keeps handlers in a plain map: register all before serving.
 	sg.OnInvite(s.onInvite)
@@ -161,6 +201,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	sg.OnBye(s.onBye)
 	sg.OnInfo(s.onInfo)
 	sg.OnOptions(s.onOptions)
+	sg.OnRegister(s.onRegister)
 	for _, m := range unserved {
 		sg.OnRequest(m, s.onUnserved)
 	}
@@ -175,6 +216,13 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 func (s *Server) ServeUDP(ctx context.Context, conn net.PacketConn) error {
 	return s.serve(ctx, "udp", conn.LocalAddr(), conn, func() error {
 		return s.sg.ServeUDP(conn)
+	}, func() {
+		// sipgo pools the listening socket only once ServeUDP's goroutine
+		// runs; a Dial before that would try to bind the port again.
+		// Pool it now (ServeUDP replaces the entry).
+		addr := conn.LocalAddr().String()
+		s.ua.TransportLayer().Pool("udp").Add(addr,
+			&sipmsg.UDPConnection{PacketConn: conn, PacketAddr: addr, Listener: true})
 	})
 }
 
@@ -183,7 +231,7 @@ func (s *Server) ServeUDP(ctx context.Context, conn net.PacketConn) error {
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
 	return s.serve(ctx, "tcp", ln.Addr(), ln, func() error {
 		return s.sg.ServeTCP(ln)
-	})
+	}, nil)
 }
 
 // ListenAndServe binds cfg.Listen on UDP and on TCP (the same port; with
@@ -229,7 +277,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 var errStopped = errors.New("transport stopped")
 
-func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.Closer, run func() error) error {
+func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.Closer, run func() error, prepare func()) error {
 	_, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
 		_ = c.Close()
@@ -252,11 +300,16 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 		_ = c.Close()
 		return fmt.Errorf("sip: serve %s: already serving this port", key)
 	}
-	st := &serveState{key: key}
+	st := &serveState{key: key, addr: addr}
 	// Calls see ErrServerClosed as their cause, not the caller's.
 	st.ctx, st.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	if prepare != nil {
+		prepare() // before a Dial can pick the socket
+	}
 	s.serves[key] = st
 	s.running++
+	close(s.served) // wake Dials waiting for a socket
+	s.served = make(chan struct{})
 	s.mu.Unlock()
 
 	errc := make(chan error, 1)
@@ -280,6 +333,7 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 	s.mu.Unlock()
 	st.cancel(ErrServerClosed)
 	st.calls.Wait()
+	s.hangupCalls(key) // outbound calls on this socket, now that no Dial runs
 	_ = c.Close()
 	if errc != nil {
 		<-errc
@@ -294,6 +348,7 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 	}
 	s.mu.Unlock()
 	if last {
+		s.reg.close()
 		// Terminates transactions and closes pooled connections (accepted
 		// TCP connections, sockets opened for requests).
 		_ = s.ua.Close()
@@ -476,13 +531,26 @@ func (s *Server) match(req *sipmsg.Request) *Leg {
 
 func (s *Server) onAck(req *sipmsg.Request, _ sipmsg.ServerTransaction) {
 	// ACK gets no response (RFC 3261 §17); an ACK for no dialog is dropped.
-	if l := s.match(req); l != nil && req.CSeq() != nil {
+	if req.CSeq() == nil {
+		return
+	}
+	if l := s.match(req); l != nil {
 		l.acked(req.CSeq().SeqNo)
+	} else if c := s.matchCall(req); c != nil {
+		c.acked(req.CSeq().SeqNo)
 	}
 }
 
 func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	l := s.match(req)
+	if c := s.matchCall(req); l == nil && c != nil {
+		if !c.inSequence(req) {
+			s.respond(tx, req, 500)
+			return
+		}
+		c.remoteBye(req, tx)
+		return
+	}
 	if l == nil || !l.established() {
 		s.respond(tx, req, 481)
 		return
@@ -497,6 +565,14 @@ func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	l := s.match(req)
+	if c := s.matchCall(req); l == nil && c != nil {
+		if !c.inSequence(req) {
+			s.respond(tx, req, 500)
+			return
+		}
+		s.respond(tx, req, c.info(mediaTypeRaw(req), req.Body()))
+		return
+	}
 	if l == nil || !l.established() {
 		s.respond(tx, req, 481)
 		return
@@ -510,6 +586,15 @@ func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 func (s *Server) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	l := s.match(req)
+	if c := s.matchCall(req); l == nil && c != nil {
+		if !c.inSequence(req) {
+			s.respond(tx, req, 500)
+			return
+		}
+		// TODO(issue 3): renegotiate media; for now answer with our offer.
+		s.callReinvite(c, req, tx)
+		return
+	}
 	if l == nil || !l.established() {
 		s.respond(tx, req, 481)
 		return
@@ -531,20 +616,29 @@ func (s *Server) onCancel(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 func (s *Server) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	// RFC 3261 §11.2.
 	s.respond(tx, req, 200,
-		sipmsg.NewHeader("Allow", allowHeader),
+		sipmsg.NewHeader("Allow", s.allow()),
 		sipmsg.NewHeader("Accept", acceptHeader),
 	)
 }
 
 func (s *Server) onUnserved(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	s.respond(tx, req, 405, sipmsg.NewHeader("Allow", allowHeader))
+	s.respond(tx, req, 405, sipmsg.NewHeader("Allow", s.allow()))
+}
+
+// allow is the Allow header of out-of-dialog responses: REGISTER is
+// served while the registrar has accounts.
+func (s *Server) allow() string {
+	if s.reg.enabled() {
+		return allowHeader + ", REGISTER"
+	}
+	return allowHeader
 }
 
 func (s *Server) onUnknown(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if req.IsAck() {
 		return
 	}
-	s.respond(tx, req, 501, sipmsg.NewHeader("Allow", allowHeader))
+	s.respond(tx, req, 501, sipmsg.NewHeader("Allow", s.allow()))
 }
 
 // checkInvite checks what a dialog needs (RFC 3261 §8.1.1, §12.1.1).

@@ -33,9 +33,19 @@ type server struct {
 // the server (cleaned up first) still reaches it when ending calls.
 func startServer(t *testing.T, h sip.Handler) *server {
 	t.Helper()
-	srv, err := sip.NewServer(sip.Config{UserAgent: "Hotline-Test"}, h)
+	return startServerWith(t, sip.Config{UserAgent: "Hotline-Test"}, nil, h)
+}
+
+// startServerWith is startServer with a Config; setup, if set, runs on the
+// Server before it serves (OnRegister, SetClock).
+func startServerWith(t *testing.T, cfg sip.Config, setup func(*sip.Server), h sip.Handler) *server {
+	t.Helper()
+	srv, err := sip.NewServer(cfg, h)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
+	}
+	if setup != nil {
+		setup(srv)
 	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -406,6 +416,25 @@ func TestConfig_Validate(t *testing.T) {
 		{"no port", sip.Config{Listen: "127.0.0.1"}, true},
 		{"bad port", sip.Config{Listen: "127.0.0.1:99999"}, true},
 		{"multi-line agent", sip.Config{UserAgent: "a\r\nb: c"}, true},
+		{"registrar and trunk", sip.Config{
+			Host:      "hotline.example",
+			Registrar: sip.RegistrarConfig{Accounts: []sip.Account{{User: "1001", Password: "pw"}}, MinExpires: 30 * time.Second},
+			Trunks:    []sip.Trunk{{Name: "carrier", URI: "sip:carrier.example:5060;transport=tcp", Username: "u", Password: "p"}},
+		}, false},
+		{"bad host", sip.Config{Host: "a b"}, true},
+		{"account without password", sip.Config{Registrar: sip.RegistrarConfig{
+			Accounts: []sip.Account{{User: "1001"}}}}, true},
+		{"account listed twice", sip.Config{Registrar: sip.RegistrarConfig{
+			Accounts: []sip.Account{{User: "1001", Password: "a"}, {User: "1001", Password: "b"}}}}, true},
+		{"account user with @", sip.Config{Registrar: sip.RegistrarConfig{
+			Accounts: []sip.Account{{User: "a@b", Password: "a"}}}}, true},
+		{"default expires below min", sip.Config{Registrar: sip.RegistrarConfig{
+			MinExpires: time.Minute, DefaultExpires: time.Second}}, true},
+		{"sub-second nonce ttl", sip.Config{Registrar: sip.RegistrarConfig{NonceTTL: time.Millisecond}}, true},
+		{"trunk without uri", sip.Config{Trunks: []sip.Trunk{{Name: "t"}}}, true},
+		{"trunk with sctp", sip.Config{Trunks: []sip.Trunk{{Name: "t", URI: "sip:h;transport=sctp"}}}, true},
+		{"trunk listed twice", sip.Config{Trunks: []sip.Trunk{{Name: "t", URI: "sip:h"}, {Name: "t", URI: "sip:h"}}}, true},
+		{"trunk password without username", sip.Config{Trunks: []sip.Trunk{{Name: "t", URI: "sip:h", Password: "p"}}}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

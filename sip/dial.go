@@ -1,0 +1,509 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+const defaultServerFromUser = "hotline"
+
+// Trunk is a SIP trunk: a carrier (or a local SIP endpoint) that Dial
+// sends calls through, answering its digest challenge (401 or 407) with
+// Username and Password.
+type Trunk struct {
+	// Name is what DialOptions.Trunk refers to.
+	Name string `mapstructure:"name"`
+	// URI is where calls go, e.g. "sip:carrier.example:5060" or
+	// "sip:10.0.0.9;transport=tcp". Dial puts the number in its user part.
+	URI string `mapstructure:"uri"`
+	// Username and Password answer the trunk's challenge; empty: none.
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+	// FromUser is the default caller ID (From user) of calls through the
+	// trunk; DialOptions.FromUser overrides it.
+	FromUser string `mapstructure:"from_user"`
+	// FromHost is the host part of From; default: the trunk's host.
+	FromHost string `mapstructure:"from_host"`
+}
+
+func (t Trunk) parse() (sipmsg.Uri, error) {
+	var u sipmsg.Uri
+	if err := sipmsg.ParseUri(t.URI, &u); err != nil {
+		return u, err
+	}
+	if u.Host == "" || (u.Scheme != "" && !strings.EqualFold(u.Scheme, "sip")) {
+		return u, fmt.Errorf("want sip:host[:port][;transport=udp|tcp]")
+	}
+	if tr := strings.ToLower(u.UriParams.GetOr("transport", "udp")); tr != "udp" && tr != "tcp" {
+		return u, fmt.Errorf("unsupported transport %q", tr)
+	}
+	return u, nil
+}
+
+func validateTrunks(ts []Trunk) error {
+	var errs []error
+	seen := make(map[string]bool, len(ts))
+	for i, t := range ts {
+		switch {
+		case t.Name == "":
+			errs = append(errs, fmt.Errorf("trunks[%d]: empty name", i))
+		case seen[t.Name]:
+			errs = append(errs, fmt.Errorf("trunks[%d]: name %q listed twice", i, t.Name))
+		}
+		seen[t.Name] = true
+		if _, err := t.parse(); err != nil {
+			errs = append(errs, fmt.Errorf("trunks[%d] (%s): uri %q: %w", i, t.Name, t.URI, err))
+		}
+		if t.Password != "" && t.Username == "" {
+			errs = append(errs, fmt.Errorf("trunks[%d] (%s): password without username", i, t.Name))
+		}
+		if strings.ContainsAny(t.FromUser+t.FromHost, " \t\r\n\"<>@;,") {
+			errs = append(errs, fmt.Errorf("trunks[%d] (%s): from_user/from_host: not plain", i, t.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dialPlan is where and how Dial sends an INVITE.
+type dialPlan struct {
+	ruri      sipmsg.Uri
+	route     *sipmsg.Uri // outbound proxy (a trunk, for a full target URI)
+	transport string      // "udp" or "tcp"
+	dest      string      // host:port to send to; "" follows ruri/route
+	pinDest   bool        // keep dest for in-dialog requests (a registered phone)
+	serveKey  string      // preferred served socket
+	trunk     *Trunk
+	fromUser  string
+	fromHost  string // "" = our advertised host
+}
+
+// isSIPURI reports whether target is a URI rather than a bare user or number.
+func isSIPURI(target string) bool {
+	t := strings.ToLower(target)
+	return strings.HasPrefix(t, "sip:") || strings.HasPrefix(t, "sips:")
+}
+
+func (s *Server) plan(target string, o DialOptions) (dialPlan, error) {
+	var p dialPlan
+	p.fromUser = o.FromUser
+	transport := strings.ToLower(o.Transport)
+	switch {
+	case o.Trunk != "":
+		t, ok := s.trunks[o.Trunk]
+		if !ok {
+			return p, fmt.Errorf("unknown trunk %q", o.Trunk)
+		}
+		tu, _ := t.parse() // validated by NewServer
+		p.trunk = &t
+		p.fromUser = firstNonEmpty(p.fromUser, t.FromUser)
+		p.fromHost = firstNonEmpty(t.FromHost, tu.Host)
+		if transport == "" {
+			transport = strings.ToLower(tu.UriParams.GetOr("transport", "udp"))
+		}
+		if isSIPURI(target) {
+			if err := sipmsg.ParseUri(target, &p.ruri); err != nil {
+				return p, err
+			}
+			route := sipmsg.Uri{Scheme: "sip", Host: tu.Host, Port: tu.Port, UriParams: sipmsg.NewParams()}
+			route.UriParams.Add("lr", "")
+			if transport != "udp" {
+				route.UriParams.Add("transport", transport)
+			}
+			p.route = &route
+		} else {
+			if target == "" || strings.ContainsAny(target, " \t\r\n<>@;:") {
+				return p, fmt.Errorf("bad number %q", target)
+			}
+			p.ruri = *tu.Clone()
+			p.ruri.User = target
+		}
+	case !isSIPURI(target):
+		b, ok := s.reg.newest(target)
+		if !ok {
+			return p, ErrNotRegistered
+		}
+		s.planBinding(&p, b, transport)
+		return p, nil
+	default:
+		if err := sipmsg.ParseUri(target, &p.ruri); err != nil {
+			return p, err
+		}
+		if p.ruri.Host == "" {
+			return p, fmt.Errorf("no host in %q", target)
+		}
+		if b, ok := s.reg.lookup(p.ruri); ok {
+			s.planBinding(&p, b, transport)
+			return p, nil
+		}
+		if transport == "" && p.ruri.UriParams != nil {
+			transport = strings.ToLower(p.ruri.UriParams.GetOr("transport", ""))
+		}
+	}
+	p.transport = firstNonEmpty(transport, "udp")
+	p.fromUser = firstNonEmpty(p.fromUser, defaultServerFromUser)
+	if p.transport != "udp" && p.transport != "tcp" {
+		return p, fmt.Errorf("unsupported transport %q", p.transport)
+	}
+	return p, nil
+}
+
+// planBinding aims at a registered phone: its Contact as Request-URI, sent
+// where the REGISTER came from (its NAT mapping, or its open TCP
+// connection) from the socket that REGISTER reached.
+func (s *Server) planBinding(p *dialPlan, b binding, transport string) {
+	p.ruri = *b.uri.Clone()
+	p.transport = firstNonEmpty(transport, b.Transport)
+	p.fromUser = firstNonEmpty(p.fromUser, defaultServerFromUser)
+	if p.transport != b.Transport {
+		return // the caller chose another transport: plain Contact routing
+	}
+	p.serveKey = b.serveKey
+	switch p.transport {
+	case "udp":
+		p.dest, p.pinDest = b.Source, true
+	default:
+		// Reuse the phone's connection while it is open; phones behind
+		// NAT accept no new ones (TELEPHONY.md).
+		if c, err := s.ua.TransportLayer().GetConnection(p.transport, b.Source); err == nil {
+			_, _ = c.TryClose() // GetConnection took a reference
+			p.dest, p.pinDest = b.Source, true
+		}
+	}
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// acquireOut picks the served socket a call leaves from (preferably
+// key) and counts the Dial on it. Before any socket of the transport is
+// served it waits, until ctx is done; it returns ErrServerClosed once the
+// server has stopped.
+func (s *Server) acquireOut(ctx context.Context, transport, key string) (*serveState, error) {
+	for {
+		s.mu.Lock()
+		st := s.serves[key]
+		if st == nil || st.closing || !strings.HasPrefix(st.key, transport+":") {
+			st = nil
+			for _, o := range s.serves {
+				if strings.HasPrefix(o.key, transport+":") && !o.closing && (st == nil || o.key < st.key) {
+					st = o
+				}
+			}
+		}
+		if st != nil {
+			st.calls.Add(1)
+			s.mu.Unlock()
+			return st, nil
+		}
+		closed, served := s.closed, s.served
+		s.mu.Unlock()
+		if closed {
+			return nil, ErrServerClosed
+		}
+		select {
+		case <-served:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no %s socket served: %w", transport, context.Cause(ctx))
+		}
+	}
+}
+
+// advertise returns the host and port for our Contact and Via on a call
+// leaving from st toward dest.
+func (s *Server) advertise(st *serveState, dest string) (string, int, error) {
+	host, port, err := sipmsg.ParseAddr(st.addr.String())
+	if err != nil {
+		return "", 0, err
+	}
+	if s.cfg.Host != "" {
+		return s.cfg.Host, port, nil
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return host, port, nil
+	}
+	// Unspecified listen address: the local IP routed toward the far end
+	// (a UDP "connect" sends nothing).
+	c, err := net.Dial("udp", dest)
+	if err != nil {
+		return "", 0, fmt.Errorf("local address toward %s: %w (set sip.host)", dest, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), port, nil
+}
+
+// Dial places a call from the server's own user agent and waits for the
+// answer: to a registered user (target "1001": the user's most recently
+// refreshed binding), to a SIP URI (which may be a registered Contact),
+// or, with o.Trunk, to a number (or SIP URI) through that trunk, answering
+// its 401/407 digest challenge. The INVITE carries sdp and leaves from a
+// served socket (UDP: the listening socket itself), so the far end's BYE
+// and INFO reach the returned Call. Provisional responses go to
+// o.OnProgress.
+//
+// A final non-2xx response returns a *RejectError with its code (408 when
+// nothing answered at all). When ctx is done first, Dial sends CANCEL
+// (RFC 3261 §9.1) and returns the final response (normally 487) as a
+// *RejectError wrapping ctx's cause; if no provisional response has come
+// yet, no CANCEL may be sent: Dial gives up the INVITE and returns ctx's
+// cause at once. When the socket's Serve stops, the Dial is canceled with
+// ErrServerClosed and established calls on it are hung up. A target that
+// is neither a URI nor a registered user returns ErrNotRegistered.
+func (s *Server) Dial(ctx context.Context, target string, sdp []byte, o DialOptions) (*Call, error) {
+	p, err := s.plan(target, o)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	st, err := s.acquireOut(ctx, p.transport, p.serveKey)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	defer st.calls.Done()
+
+	dest := p.dest
+	switch {
+	case dest != "":
+	case p.route != nil:
+		dest = hostPort(*p.route, p.transport)
+	default:
+		dest = hostPort(p.ruri, p.transport)
+	}
+	host, port, err := s.advertise(st, dest)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	var laddr sipmsg.Addr
+	if p.transport == "udp" {
+		if h, pt, err := sipmsg.ParseAddr(st.addr.String()); err == nil {
+			laddr = sipmsg.Addr{IP: net.ParseIP(h), Port: pt, Hostname: h}
+		}
+	}
+
+	from := &sipmsg.FromHeader{
+		DisplayName: o.FromDisplay,
+		Address:     sipmsg.Uri{Scheme: "sip", User: p.fromUser, Host: firstNonEmpty(p.fromHost, host)},
+		Params:      sipmsg.NewParams(),
+	}
+	from.Params.Add("tag", sipmsg.GenerateTagN(16))
+	to := &sipmsg.ToHeader{Address: sipmsg.Uri{Scheme: p.ruri.Scheme, User: p.ruri.User, Host: p.ruri.Host, Port: p.ruri.Port}}
+	contact := &sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: p.fromUser, Host: host, Port: port}}
+	if p.transport != "udp" {
+		contact.Address.UriParams = sipmsg.NewParams()
+		contact.Address.UriParams.Add("transport", p.transport)
+	}
+
+	req := sipmsg.NewRequest(sipmsg.INVITE, *p.ruri.Clone())
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	if p.route != nil {
+		req.AppendHeader(&sipmsg.RouteHeader{Address: *p.route})
+	}
+	req.AppendHeader(contact)
+	req.AppendHeader(sipmsg.NewHeader("User-Agent", s.cfg.UserAgent))
+	req.AppendHeader(sipmsg.NewHeader("Allow", allowHeader))
+	if len(sdp) > 0 {
+		req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	}
+	req.SetBody(sdp)
+	req.SetTransport(strings.ToUpper(p.transport))
+	if p.dest != "" {
+		req.SetDestination(p.dest)
+	}
+	laddr.Copy(&req.Laddr)
+
+	// A sipgo client per call: it only carries the Via host.
+	cli, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(host))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	dua := &sipgo.DialogUA{Client: cli, ContactHDR: *contact}
+	sess, err := dua.WriteInvite(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: invite: %w", target, err)
+	}
+
+	call := uacCallShell(sess, s, p, laddr, st.key, contact, sdp)
+	err, why := s.waitAnswer(ctx, st.ctx, sess, p, o)
+	var dr *sipgo.ErrDialogResponse
+	switch {
+	case err == nil && why == nil:
+	case err == nil || (why != nil && sess.InviteResponse != nil && sess.InviteResponse.IsSuccess()):
+		// The answer crossed our giving up: confirm and end the dialog.
+		abandon(sess, call.pin)
+		return nil, fmt.Errorf("dial %s: %w", target, why)
+	case errors.As(err, &dr):
+		return nil, &RejectError{Code: dr.Res.StatusCode, Reason: dr.Res.Reason, Err: why}
+	case why != nil:
+		if res := sess.InviteResponse; res != nil && res.StatusCode >= 300 {
+			return nil, &RejectError{Code: res.StatusCode, Reason: res.Reason, Err: why}
+		}
+		return nil, fmt.Errorf("dial %s: %w", target, why)
+	case errors.Is(err, sipmsg.ErrTransactionTimeout):
+		return nil, &RejectError{Code: 408, Err: err}
+	default:
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+
+	call.fill(sess)
+	// Register before the ACK: the far end may send BYE right after it.
+	s.mu.Lock()
+	s.calls[call.dialogID] = call
+	s.mu.Unlock()
+	ack := sipmsg.NewRequest(sipmsg.ACK, *call.target.Clone())
+	call.pin(ack)
+	if err := sess.WriteAck(ctx, ack); err != nil {
+		s.forgetCall(call)
+		call.end(err)
+		return nil, fmt.Errorf("dial %s: ack: %w", target, err)
+	}
+	return call, nil
+}
+
+// waitAnswer waits for the INVITE's final response. why is the reason we
+// gave up (ctx's cause, or ErrServerClosed), nil if we did not.
+func (s *Server) waitAnswer(ctx, serveCtx context.Context, sess *sipgo.DialogClientSession, p dialPlan, o DialOptions) (err, why error) {
+	waitCtx, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
+	var (
+		provisional atomic.Bool
+		mu          sync.Mutex
+	)
+	giveUp := func(cause error) {
+		mu.Lock()
+		if why == nil {
+			why = cause
+		}
+		mu.Unlock()
+		if provisional.Load() {
+			stop(cause) // WaitAnswer sends CANCEL, then waits for the 487
+		} else {
+			// RFC 3261 §9.1: no CANCEL before a provisional response.
+			stop(sipgo.WaitAnswerForceCancelErr)
+		}
+	}
+	unwatch := context.AfterFunc(ctx, func() { giveUp(context.Cause(ctx)) })
+	unwatchServe := context.AfterFunc(serveCtx, func() { giveUp(ErrServerClosed) })
+
+	progress := progressHook(o.OnProgress)
+	opts := sipgo.AnswerOptions{OnResponse: func(res *sipmsg.Response) error {
+		if res.IsProvisional() {
+			provisional.Store(true)
+			if progress != nil {
+				return progress(res)
+			}
+		}
+		return nil
+	}}
+	if p.trunk != nil {
+		opts.Username, opts.Password = p.trunk.Username, p.trunk.Password
+	}
+	err = sess.WaitAnswer(waitCtx, opts)
+	unwatch()
+	unwatchServe()
+	mu.Lock()
+	defer mu.Unlock()
+	return err, why
+}
+
+// uacCallShell prepares the Call of an INVITE we are sending; fill
+// completes it once answered.
+func uacCallShell(sess *sipgo.DialogClientSession, s *Server, p dialPlan, laddr sipmsg.Addr, serveKey string,
+	contact *sipmsg.ContactHeader, offer []byte) *Call {
+	c := newCall(sess, "", "", s.cfg.UserAgent)
+	c.laddr = laddr
+	if p.pinDest {
+		c.dest = p.dest
+	}
+	c.served = serveKey
+	c.contact = contact
+	c.localSDP = offer
+	c.forget = s.forgetCall
+	c.srvLog = s.log.Error
+	return c
+}
+
+// hostPort is where a URI's requests go: host:port, the default port for
+// the transport when it has none.
+func hostPort(u sipmsg.Uri, transport string) string {
+	port := u.Port
+	if port == 0 {
+		port = sipmsg.DefaultPort(transport)
+	}
+	return net.JoinHostPort(u.Host, strconv.Itoa(port))
+}
+
+// matchCall returns the outbound call an in-dialog request belongs to.
+func (s *Server) matchCall(req *sipmsg.Request) *Call {
+	id, err := sipmsg.DialogIDFromRequestUAC(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func (s *Server) forgetCall(c *Call) {
+	s.mu.Lock()
+	if s.calls[c.dialogID] == c {
+		delete(s.calls, c.dialogID)
+	}
+	s.mu.Unlock()
+}
+
+// hangupCalls ends, with ErrServerClosed, the outbound calls riding on the
+// served socket key, in parallel, each bounded by hangupTimeout.
+func (s *Server) hangupCalls(key string) {
+	s.mu.Lock()
+	var calls []*Call
+	for _, c := range s.calls {
+		if c.served == key {
+			calls = append(calls, c)
+		}
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+			defer cancel()
+			if err := c.hangup(ctx, ErrServerClosed); err != nil {
+				s.log.Debug("hangup at shutdown failed", "call_id", c.id, "error", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// callReinvite answers a re-INVITE in an outbound call with the SDP we
+// offered, and waits (on this sipgo goroutine) for its ACK.
+func (s *Server) callReinvite(c *Call, req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	n := req.CSeq().SeqNo
+	ack := c.awaitACK(n)
+	res := s.newResponse(req, 200, "OK", c.localSDP)
+	res.AppendHeader(c.contact.Clone())
+	res.AppendHeader(sipmsg.NewHeader("Allow", allowHeader))
+	res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	if err := tx.Respond(res); err != nil {
+		c.forgetACK(n)
+		return
+	}
+	if err := await2xxACK(context.Background(), tx, res, ack, c.done); errors.Is(err, errNoACK) {
+		c.forgetACK(n)
+		s.log.Debug("re-INVITE not acknowledged", "call_id", c.id)
+	}
+}
