@@ -2,8 +2,10 @@ package ivr
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,6 +36,10 @@ func NewAdmin(e *Engine) *Admin {
 	})
 	a.mux.HandleFunc("POST /api/v1/reload", a.reloadNow)
 	a.mux.HandleFunc("GET /api/v1/freezes", a.freezes)
+	a.mux.HandleFunc("GET /api/v1/queues", a.queues)
+	a.mux.HandleFunc("POST /api/v1/agents/{id}/state", a.agentState)
+	a.mux.HandleFunc("GET /api/v1/callbacks", a.callbacks)
+	a.mux.HandleFunc("DELETE /api/v1/callbacks/{id}", a.cancelCallback)
 	if e.cfg.Admin.Pprof {
 		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -127,4 +133,67 @@ func (a *Admin) freezes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, FreezesResponse{Freezes: fr, Audit: audit})
+}
+
+func (a *Admin) queues(w http.ResponseWriter, _ *http.Request) {
+	if a.e.dispatch == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no queues configured"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queues": a.e.dispatch.snapshot()})
+}
+
+// agentState sets an agent's state in every queue it serves: {"state": "ready" | "paused" | "logged-out"}.
+func (a *Admin) agentState(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		State string `json:"state"`
+	}
+	if a.e.dispatch == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no queues configured"})
+		return
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"state\": \"ready|paused|logged-out\"}"})
+		return
+	}
+	if err := a.e.dispatch.setAgentState(r.PathValue("id"), body.State); err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"agent": r.PathValue("id"), "state": body.State})
+}
+
+func (a *Admin) callbacks(w http.ResponseWriter, r *http.Request) {
+	if a.e.store == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no store (no queues configured)"})
+		return
+	}
+	cbs, err := a.e.store.ListCallbacks(r.Context(), store.CallbackFilter{Queue: r.URL.Query().Get("queue"), Limit: 1000})
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"callbacks": cbs})
+}
+
+func (a *Admin) cancelCallback(w http.ResponseWriter, r *http.Request) {
+	if a.e.store == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no store (no queues configured)"})
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "callback ids are numbers"})
+		return
+	}
+	switch err := a.e.store.CancelCallback(r.Context(), id, a.e.now()); {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case errors.Is(err, store.ErrFinished):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"canceled": id})
+	}
 }

@@ -31,9 +31,10 @@ type call struct {
 	timerOn bool
 	timerID menus.TimerID
 
-	lane      *lane         // the freeze lane, once the menu handed the call to it
-	laneTimer time.Duration // arm the lane's timer when the current playback ends
-	lastKeyAt time.Time     // when the last counted key press arrived
+	lane      *lane          // the freeze lane, once the menu handed the call to it
+	enqueue   *menus.Enqueue // the queue to join once playback ends
+	laneTimer time.Duration  // arm the lane's timer when the current playback ends
+	lastKeyAt time.Time      // when the last counted key press arrived
 
 	playing    uint64 // id of the playback in progress, 0 when silent
 	hangupWhy  string // set when the menu asked to hang up; done once playback ends
@@ -116,7 +117,13 @@ func (c *call) do(ctx context.Context, actions []menus.Action) error {
 				return c.startLane(ctx)
 			}
 			c.hangupWant, c.hangupWhy = true, "unsupported"
-		case menus.Enqueue, menus.Transfer:
+		case menus.Enqueue:
+			if c.e.dispatch != nil {
+				c.enqueue = &a
+				continue
+			}
+			c.hangupWant, c.hangupWhy = true, "unsupported"
+		case menus.Transfer:
 			// Validation refuses these until their subsystems exist (issues 5 and 6); a tree
 			// compiled with them enabled still ends politely rather than leaving silence.
 			c.hangupWant, c.hangupWhy = true, "unsupported"
@@ -126,7 +133,18 @@ func (c *call) do(ctx context.Context, actions []menus.Action) error {
 	if c.hangupWant && c.playing == 0 {
 		return c.hangup(ctx)
 	}
+	if c.enqueue != nil && c.playing == 0 {
+		return c.startHold(ctx)
+	}
 	return nil
+}
+
+// startHold hands the call to its queue once the menu's last prompt has played.
+func (c *call) startHold(ctx context.Context) error {
+	q := c.enqueue
+	c.enqueue = nil
+	c.stopTimer()
+	return c.hold(ctx, q.Queue, q.Priority)
 }
 
 func (c *call) publishIf(changed bool) {
@@ -138,7 +156,7 @@ func (c *call) publishIf(changed bool) {
 // hangup ends the call from our side after the goodbye prompt.
 func (c *call) hangup(ctx context.Context) error {
 	switch c.hangupWhy {
-	case OutcomeFrozen, OutcomeFreezeRefused, OutcomeFreezeFailed:
+	case OutcomeFrozen, OutcomeFreezeRefused, OutcomeFreezeFailed, OutcomeCallback, OutcomeQueueFull:
 		c.rec.Outcome = c.hangupWhy
 	case menus.ReasonMaxRetries, menus.ReasonMaxFailures, menus.ReasonMaxTimeouts:
 		c.rec.Outcome = OutcomeMaxRetries
@@ -189,6 +207,9 @@ func (c *call) wait(ctx context.Context) (menus.Event, error) {
 			c.playing = 0
 			if c.hangupWant {
 				return nil, c.hangup(ctx)
+			}
+			if c.enqueue != nil {
+				return nil, c.startHold(ctx)
 			}
 			if c.lane != nil {
 				if c.laneTimer > 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
 	"github.com/hotline-ivr/hotline/menus"
+	"github.com/hotline-ivr/hotline/queue/store"
 	"github.com/hotline-ivr/hotline/sip"
 )
 
@@ -97,16 +98,54 @@ func LoadMenu(tree *menus.Tree, fsys fs.FS) (*Menu, error) {
 
 // Engine answers calls and walks each caller through the current menu.
 type Engine struct {
-	cfg     Config
-	menu    atomic.Pointer[Menu]
-	pool    *media.PortPool
-	records *records
-	metrics *metrics
-	log     *slog.Logger
-	rtpIP   netip.Addr
-	now     func() time.Time
-	reload  reloader
-	freeze  *freezer // nil until EnableFreeze
+	cfg      Config
+	menu     atomic.Pointer[Menu]
+	pool     *media.PortPool
+	records  *records
+	metrics  *metrics
+	log      *slog.Logger
+	rtpIP    netip.Addr
+	now      func() time.Time
+	reload   reloader
+	freeze   *freezer    // nil until EnableFreeze
+	dispatch *dispatcher // nil until EnableQueues
+	store    *store.DB   // nil until SetStore
+	sys      map[string]*media.Prompt
+}
+
+// SetStore gives the engine its durable store (callbacks; the freeze lane brings its own).
+func (e *Engine) SetStore(db *store.DB) { e.store = db }
+
+// LoadSystemPrompts loads the prompts hold queues speak with, from fsys: music on hold
+// ("moh.wav") and media.SayPrompts for each language ("numbers/en/20.wav", ...).
+func (e *Engine) LoadSystemPrompts(fsys fs.FS) error {
+	names := []string{promptMusic}
+	for _, lang := range []string{media.LangEN, media.LangZH} {
+		names = append(names, media.SayPrompts(lang)...)
+		for _, p := range []string{promptCallbackOffer, promptCallbackConfirmed, promptConnecting} {
+			names = append(names, "queue/"+lang+"/"+p)
+		}
+	}
+	sys := make(map[string]*media.Prompt, len(names))
+	var errs []error
+	for _, n := range names {
+		data, err := fs.ReadFile(fsys, n+".wav")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("system prompt %s: %w", n, err))
+			continue
+		}
+		p, err := media.DecodeWAV(n, data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("system prompt %s: %w", n, err))
+			continue
+		}
+		sys[n] = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	e.sys = sys
+	return nil
 }
 
 // NewEngine returns an engine serving menu to new calls.

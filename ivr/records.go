@@ -54,6 +54,7 @@ type CallRecord struct {
 	Variables   map[string]string `json:"variables,omitempty"` // collected input, e.g. an account number
 	Language    string            `json:"language,omitempty"`
 	Freeze      *FreezeRecord     `json:"freeze,omitempty"`
+	Queue       *QueueRecord      `json:"queue,omitempty"`
 	Outcome     string            `json:"outcome,omitempty"`
 }
 
@@ -78,6 +79,10 @@ func (r *CallRecord) clone() *CallRecord {
 	if r.Freeze != nil {
 		f := *r.Freeze
 		c.Freeze = &f
+	}
+	if r.Queue != nil {
+		q := *r.Queue
+		c.Queue = &q
 	}
 	if r.End != nil {
 		e := *r.End

@@ -170,3 +170,13 @@ func (t *Tree) Languages() []string { return slices.Sorted(maps.Keys(t.langs)) }
 
 // DefaultLanguage returns the language of menus.prompts, "" if unnamed.
 func (t *Tree) DefaultLanguage() string { return t.defaultLang }
+
+// GlobalAction returns the action of the tree-level global key k ("freeze", ...), for callers
+// that have left the menu but keep its global keys (a caller on hold).
+func (t *Tree) GlobalAction(k byte) (string, bool) {
+	o, ok := t.globals[k]
+	if !ok {
+		return "", false
+	}
+	return o.action, true
+}

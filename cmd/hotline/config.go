@@ -31,6 +31,12 @@ type Config struct {
 	// $XDG_DATA_HOME/hotline (~/.local/share/hotline).
 	DataDir string           `mapstructure:"data_dir"`
 	Freeze  ivr.FreezeConfig `mapstructure:"freeze"`
+	// Queues are the hold queues by name; Agents the people who serve them.
+	Queues map[string]ivr.QueueConfig `mapstructure:"queues"`
+	Agents []ivr.AgentConfig          `mapstructure:"agents"`
+	// SystemPrompts is a directory of the prompts hold queues speak with (moh.wav,
+	// numbers/<lang>/, queue/<lang>/); default: the embedded set.
+	SystemPrompts string `mapstructure:"system_prompts"`
 }
 
 // scalarDefaults are the defaults of every scalar key; they also make each key known to
@@ -157,7 +163,12 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 			}
 		}
 	}
-	tree, err := menus.CompileWith(l.Menus, menus.CompileOptions{Enabled: map[string]bool{"freeze": l.Freeze.Enabled}})
+	if err := ivr.ValidateQueues(l.Queues, l.Agents); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, enqueueTargets(l)...)
+	tree, err := menus.CompileWith(l.Menus, menus.CompileOptions{Enabled: map[string]bool{
+		"freeze": l.Freeze.Enabled, "enqueue": len(l.Queues) > 0}})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -209,4 +220,26 @@ func (l *loaded) dataDir(flag string) (string, error) {
 		return "", fmt.Errorf("data_dir: no home directory to default to; set data_dir or --data: %w", err)
 	}
 	return filepath.Join(home, ".local", "share", "hotline"), nil
+}
+
+// enqueueTargets reports enqueue options naming a queue that is not configured.
+func enqueueTargets(l *loaded) []error {
+	var errs []error
+	check := func(path string, o menus.OptionConfig) {
+		if o.Action == menus.ActionEnqueue && len(l.Queues) > 0 {
+			if _, ok := l.Queues[o.Queue]; !ok {
+				errs = append(errs, fmt.Errorf("%s.queue: unknown queue %q (queues: %s)", path, o.Queue,
+					strings.Join(slices.Sorted(maps.Keys(l.Queues)), ", ")))
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Menus.Nodes)) {
+		for _, k := range slices.Sorted(maps.Keys(l.Menus.Nodes[name].Options)) {
+			check("menus.nodes."+name+".options."+k, l.Menus.Nodes[name].Options[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(l.Menus.GlobalKeys)) {
+		check("menus.global_keys."+k, l.Menus.GlobalKeys[k])
+	}
+	return errs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hotline-ivr/hotline/cmd/hotline/defaults"
 	"github.com/hotline-ivr/hotline/ivr"
 	"github.com/hotline-ivr/hotline/queue/store"
 	"github.com/hotline-ivr/hotline/sip"
@@ -62,8 +64,9 @@ type server struct {
 	errc      chan error
 	cancel    context.CancelCauseFunc
 	db        *store.DB // nil unless a feature needs the store
-	SIPAddr   string    // bound SIP address (UDP and TCP)
-	AdminAddr string    // bound admin HTTP address
+	dataDir   string
+	SIPAddr   string // bound SIP address (UDP and TCP)
+	AdminAddr string // bound admin HTTP address
 }
 
 // start is startWith with the data directory from the config.
@@ -92,9 +95,23 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 	}
 	s := &server{cfgPath: cfgPath, log: log, eng: eng, errc: make(chan error, 3)}
 	ctx, s.cancel = context.WithCancelCause(ctx)
-	if l.Freeze.Enabled {
-		if err := s.openFreezeLane(ctx, l, dataFlag); err != nil {
+	if l.Freeze.Enabled || len(l.Queues) > 0 {
+		if err := s.openStore(l, dataFlag); err != nil {
 			s.cancel(err)
+			return nil, err
+		}
+	}
+	if l.Freeze.Enabled {
+		if err := s.openFreezeLane(ctx, l); err != nil {
+			s.cancel(err)
+			s.db.Close()
+			return nil, err
+		}
+	}
+	if len(l.Queues) > 0 {
+		if err := s.openQueues(ctx, l, srv); err != nil {
+			s.cancel(err)
+			s.db.Close()
 			return nil, err
 		}
 	}
@@ -207,8 +224,8 @@ func (s *server) stop(cause error) {
 	}
 }
 
-// openFreezeLane opens the store and the accounts file and turns the freeze lane on.
-func (s *server) openFreezeLane(ctx context.Context, l *loaded, dataFlag string) error {
+// openStore opens the SQLite store in the data directory.
+func (s *server) openStore(l *loaded, dataFlag string) error {
 	dir, err := l.dataDir(dataFlag)
 	if err != nil {
 		return err
@@ -216,12 +233,42 @@ func (s *server) openFreezeLane(ctx context.Context, l *loaded, dataFlag string)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	accounts, path, err := loadAccounts(dir, l.Freeze.Accounts)
+	s.dataDir = dir
+	if s.db, err = store.Open(filepath.Join(dir, "hotline.db")); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	s.eng.SetStore(s.db)
+	return nil
+}
+
+// openQueues loads the queue prompts and starts the dispatcher; agents' registrations
+// make them ready.
+func (s *server) openQueues(ctx context.Context, l *loaded, srv *sip.Server) error {
+	sys, err := fs.Sub(defaults.FS, "prompts")
 	if err != nil {
 		return err
 	}
-	if s.db, err = store.Open(filepath.Join(dir, "hotline.db")); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
+	if l.SystemPrompts != "" {
+		sys = osDir(l.SystemPrompts)
+	}
+	if err := s.eng.LoadSystemPrompts(sys); err != nil {
+		return fmt.Errorf("system_prompts: %w", err)
+	}
+	srv.OnRegister(func(user string, contacts []sip.Contact) {
+		s.eng.AgentRegistered(user, len(contacts) > 0)
+	})
+	if err := s.eng.EnableQueues(ctx, l.Queues, l.Agents, srv); err != nil {
+		return err
+	}
+	s.log.Info("hold queues on", "queues", len(l.Queues), "agents", len(l.Agents))
+	return nil
+}
+
+// openFreezeLane opens the accounts file and turns the freeze lane on.
+func (s *server) openFreezeLane(ctx context.Context, l *loaded) error {
+	accounts, path, err := loadAccounts(s.dataDir, l.Freeze.Accounts)
+	if err != nil {
+		return err
 	}
 	s.eng.EnableFreeze(ctx, ivr.FreezeLane{Config: l.Freeze, Store: s.db, Accounts: accounts})
 	s.log.Info("freeze lane on", "store", s.db.Path(), "accounts", path, "webhook", l.Freeze.Webhook.URL != "")

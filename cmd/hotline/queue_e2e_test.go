@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotline-ivr/hotline/cmd/hotline/defaults"
+	"github.com/hotline-ivr/hotline/ivr"
+	"github.com/hotline-ivr/hotline/media"
+)
+
+// queueConfig writes the e2e config with a hold queue "support" behind key 3, agents and
+// queue settings given as YAML.
+func queueConfig(t *testing.T, dataDir, queueYAML, agentsYAML, sipYAML string) string {
+	t.Helper()
+	return withQueue(t, e2eConfigWith(t, "data_dir: "+dataDir+"\n"), queueYAML, agentsYAML, sipYAML)
+}
+
+// withQueue adds queue "support" (key 3 at the root) to the config file at path.
+func withQueue(t *testing.T, path, queueYAML, agentsYAML, sipYAML string) string {
+	t.Helper()
+	b, err := readFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b += "\nqueues:\n  support:\n" + queueYAML + agentsYAML
+	cfg := strings.Replace(b, `"2": {action: play, prompt: info}`, `"2": {action: play, prompt: info}`+"\n        \"3\": {action: enqueue, queue: support}", 1)
+	if sipYAML != "" {
+		cfg = strings.Replace(cfg, "sip:\n", "sip:\n"+sipYAML, 1)
+	}
+	return writeFile(t, path, cfg)
+}
+
+// withSystemPrompts adds the embedded queue prompts (music, numbers, phrases) to a
+// phone's recognition set.
+func withSystemPrompts(t *testing.T, prompts map[string]*media.Prompt) map[string]*media.Prompt {
+	t.Helper()
+	out := maps.Clone(prompts)
+	sys, _ := fs.Sub(defaults.FS, "prompts")
+	names := append([]string{"moh", "queue/en/callback_offer", "queue/en/callback_confirmed", "queue/en/connecting"}, media.SayPrompts(media.LangEN)...)
+	for _, n := range names {
+		data, err := fs.ReadFile(sys, n+".wav")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := media.DecodeWAV(n, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = p
+	}
+	return out
+}
+
+// A caller in a queue with no agent hears music and their position, is offered a callback
+// at the queue's max wait, takes it with 1, hears the confirmation, and the callback is in
+// the store (committed before the confirmation played) with the caller's place.
+func TestE2E_QueueMaxWaitOffersCallbackThatIsStored(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    announce_interval: 1s\n    max_wait: 2500ms\n", "", "")
+	s, prompts := startTestServerWith(t, cfg)
+	prompts = withSystemPrompts(t, prompts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := dialAs(t, ctx, s, prompts, "carol")
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "3")
+	expectPrompts(t, ctx, p, "moh")
+	before, err := p.WaitPrompt(ctx, "queue/en/callback_offer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(before); !slices.Contains(got, "queue/en/caller_number") || !slices.Contains(got, "numbers/en/1") {
+		t.Errorf("before the offer heard %v, want the position announcement (caller number one)", got)
+	}
+	p.Press(ctx, "1")
+	if _, err := p.WaitPrompt(ctx, "queue/en/callback_confirmed"); err != nil {
+		t.Fatal(err)
+	}
+	expectRemoteHangup(t, p)
+
+	rec := finishedCall(t, s, p.ID())
+	if rec.Outcome != ivr.OutcomeCallback || rec.Queue == nil || rec.Queue.Callback == "" || rec.Queue.Offers != 1 {
+		t.Fatalf("record outcome %q queue %+v, want callback stored after one offer", rec.Outcome, rec.Queue)
+	}
+	var cbs struct {
+		Callbacks []struct {
+			ID           int64
+			Queue        string
+			CallerNumber string
+			State        string
+			Arrival      time.Time
+		} `json:"callbacks"`
+	}
+	getJSON(t, "http://"+s.AdminAddr+"/api/v1/callbacks", &cbs)
+	if len(cbs.Callbacks) != 1 || cbs.Callbacks[0].CallerNumber != "carol" || cbs.Callbacks[0].State != "pending" ||
+		!cbs.Callbacks[0].Arrival.Equal(rec.Queue.JoinedAt.Truncate(time.Millisecond)) {
+		t.Errorf("callbacks %+v, want carol's, pending, keeping her arrival %v", cbs.Callbacks, rec.Queue.JoinedAt)
+	}
+	var qs struct {
+		Queues []struct {
+			Name      string
+			Callbacks int
+		} `json:"queues"`
+	}
+	getJSON(t, "http://"+s.AdminAddr+"/api/v1/queues", &qs)
+	if len(qs.Queues) != 1 || qs.Queues[0].Callbacks != 1 {
+		t.Errorf("queues %+v, want support holding carol's place as a callback", qs.Queues)
+	}
+}
+
+// On hold, the freeze key still works.
+func TestE2E_QueueFreezeKeyWorksOnHold(t *testing.T) {
+	t.Parallel()
+	cfg := withQueue(t, freezeConfig(t, t.TempDir(), ""), "    announce_interval: 10s\n", "", "")
+	s, menuPrompts := startTestServerWith(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := dialAs(t, ctx, s, withSystemPrompts(t, menuPrompts), "alice")
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "3")
+	expectPrompts(t, ctx, p, "moh")
+	p.Press(ctx, "9")
+	ref := heardReference(t, ctx, p)
+	rec := finishedCall(t, s, p.ID())
+	if rec.Outcome != ivr.OutcomeFrozen || rec.Freeze == nil || rec.Freeze.Reference != ref || rec.Queue == nil {
+		t.Fatalf("record %+v / freeze %+v, want frozen from the queue with %s", rec.Outcome, rec.Freeze, ref)
+	}
+	resp, err := http.Get("http://" + s.AdminAddr + "/api/v1/queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var qs struct {
+		Queues []struct{ OnLine int } `json:"queues"`
+	}
+	json.NewDecoder(resp.Body).Decode(&qs)
+	if len(qs.Queues) != 1 || qs.Queues[0].OnLine != 0 {
+		t.Errorf("queues %+v: the caller who went to the freeze lane is still waiting", qs.Queues)
+	}
+}

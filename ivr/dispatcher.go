@@ -1,0 +1,412 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/hotline-ivr/hotline/media"
+	"github.com/hotline-ivr/hotline/media/sdp"
+	"github.com/hotline-ivr/hotline/queue"
+	"github.com/hotline-ivr/hotline/sip"
+)
+
+// QueueConfig is one hold queue: the queue logic's settings plus what the call needs.
+type QueueConfig struct {
+	queue.Config `mapstructure:",squash"`
+	// Music is the prompt looped while callers wait; default the system prompt "moh".
+	Music string `mapstructure:"music"`
+}
+
+// AgentConfig is one human agent.
+type AgentConfig struct {
+	ID string `mapstructure:"id"`
+	// User is the agent's account on Hotline's registrar (sip.registrar.accounts): the
+	// agent is ready while its softphone is registered.
+	User string `mapstructure:"user"`
+	// URI is a static SIP URI for an agent that does not register; ready from the start.
+	URI    string   `mapstructure:"uri"`
+	Queues []string `mapstructure:"queues"`
+}
+
+// Dialer places outbound calls (agents, callbacks); *sip.Server is one.
+type Dialer interface {
+	Dial(ctx context.Context, target string, sdp []byte, o sip.DialOptions) (*sip.Call, error)
+}
+
+// ValidateQueues checks queues and agents together, naming config keys.
+func ValidateQueues(queues map[string]QueueConfig, agents []AgentConfig) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(queues)) {
+		c := queues[name].Config
+		c.Name = name
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	seen := map[string]bool{}
+	for i, a := range agents {
+		if a.ID == "" {
+			errs = append(errs, fmt.Errorf("agents.%d.id: required", i))
+		} else if seen[a.ID] {
+			errs = append(errs, fmt.Errorf("agents.%d.id: %q appears twice", i, a.ID))
+		}
+		seen[a.ID] = true
+		if (a.User == "") == (a.URI == "") {
+			errs = append(errs, fmt.Errorf("agents.%d: give a registrar user or a static uri, not both", i))
+		}
+		for j, q := range a.Queues {
+			if _, ok := queues[q]; !ok {
+				errs = append(errs, fmt.Errorf("agents.%d.queues.%d: unknown queue %q", i, j, q))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// holdEvent is what the dispatcher tells a waiting caller's goroutine.
+type holdEvent struct {
+	kind     queue.Kind // KindAnnounce, KindOfferCallback, or 0 for a connected agent
+	position int
+	wait     time.Duration
+	reason   queue.Reason
+	agent    *agentLeg // set when an agent answered
+}
+
+// agentLeg is an answered agent call with its media.
+type agentLeg struct {
+	id   string
+	call *sip.Call
+	sess *media.Session
+	conn *net.UDPConn
+	pool *media.PortPool
+}
+
+func (a *agentLeg) close() {
+	a.sess.Close()
+	a.pool.Release(a.conn)
+}
+
+type agentInfo struct {
+	cfg        AgentConfig
+	registered bool
+	busy       bool
+}
+
+// dispatcher owns every queue.Queue (STYLE.md C6): one goroutine runs all queue logic; calls
+// and ring goroutines talk to it through reqs.
+type dispatcher struct {
+	e       *Engine
+	queues  map[string]*queue.Queue
+	cfgs    map[string]QueueConfig
+	agents  map[string]*agentInfo
+	byUser  map[string]string
+	waiters map[string]chan holdEvent // entry ID (Call-ID) -> the caller's goroutine
+	rings   map[string]context.CancelFunc
+	dialer  Dialer
+	reqs    chan func(now time.Time)
+	log     *slog.Logger
+}
+
+// EnableQueues turns hold queues on; the dispatcher runs until ctx ends. dialer places
+// agent calls. Registered agents become ready through AgentRegistered.
+func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig, agents []AgentConfig, dialer Dialer) error {
+	if err := ValidateQueues(queues, agents); err != nil {
+		return err
+	}
+	d := &dispatcher{
+		e: e, queues: map[string]*queue.Queue{}, cfgs: queues, agents: map[string]*agentInfo{},
+		byUser: map[string]string{}, waiters: map[string]chan holdEvent{}, rings: map[string]context.CancelFunc{},
+		dialer: dialer, reqs: make(chan func(time.Time), 256), log: e.log,
+	}
+	for name, qc := range queues {
+		c := qc.Config
+		c.Name = name
+		q, err := queue.New(c)
+		if err != nil {
+			return err
+		}
+		d.queues[name] = q
+	}
+	now := e.now()
+	for _, a := range agents {
+		d.agents[a.ID] = &agentInfo{cfg: a}
+		if a.User != "" {
+			d.byUser[a.User] = a.ID
+		}
+		for _, qn := range a.Queues {
+			st := queue.AgentLoggedOut
+			if a.URI != "" {
+				st = queue.AgentReady
+			}
+			d.queues[qn].SetAgentState(a.ID, st, now)
+		}
+	}
+	e.dispatch = d
+	go d.run(ctx)
+	return nil
+}
+
+// AgentRegistered tells the dispatcher that a registrar user's softphone came or went.
+func (e *Engine) AgentRegistered(user string, registered bool) {
+	d := e.dispatch
+	if d == nil {
+		return
+	}
+	d.do(func(now time.Time) {
+		id, ok := d.byUser[user]
+		if !ok {
+			return
+		}
+		a := d.agents[id]
+		a.registered = registered
+		st := queue.AgentLoggedOut
+		if registered {
+			st = queue.AgentReady
+		}
+		if a.busy && registered {
+			return // stays busy until its call ends
+		}
+		for _, qn := range a.cfg.Queues {
+			d.queues[qn].SetAgentState(id, st, now)
+		}
+		d.log.Info("agent", "id", id, "state", st)
+	})
+}
+
+// do runs f on the dispatcher goroutine.
+func (d *dispatcher) do(f func(now time.Time)) { d.reqs <- f }
+
+func (d *dispatcher) run(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-d.reqs:
+			f(d.e.now())
+		case <-t.C:
+		case <-ctx.Done():
+			for _, cancel := range d.rings {
+				cancel()
+			}
+			return
+		}
+		now := d.e.now()
+		next := now.Add(time.Hour)
+		for _, q := range d.queues {
+			for _, dec := range q.Tick(now) {
+				d.act(ctx, q, dec, now)
+			}
+			if n, ok := q.Next(); ok && n.Before(next) {
+				next = n
+			}
+		}
+		t.Reset(max(next.Sub(d.e.now()), time.Millisecond))
+	}
+}
+
+func (d *dispatcher) tell(entry string, ev holdEvent) {
+	if ch, ok := d.waiters[entry]; ok {
+		select {
+		case ch <- ev:
+		default:
+			d.log.Warn("queue event dropped: caller not reading", "entry", entry, "kind", ev.kind)
+		}
+	}
+}
+
+func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision, now time.Time) {
+	name := q.Config().Name
+	switch dec.Kind {
+	case queue.KindAnnounce, queue.KindOfferCallback:
+		d.tell(dec.Entry, holdEvent{kind: dec.Kind, position: dec.Position, wait: dec.Wait, reason: dec.Reason})
+	case queue.KindRing:
+		if dec.Callback {
+			// Callbacks are stored and keep their place, but dialling them out is not
+			// wired yet: release the agent.
+			q.Declined(dec.Entry, dec.Agent, now)
+			return
+		}
+		key := dec.Entry + "\x00" + dec.Agent
+		rctx, cancel := context.WithDeadline(ctx, dec.Deadline)
+		d.rings[key] = cancel
+		a := d.agents[dec.Agent]
+		target := a.cfg.URI
+		if target == "" {
+			target = a.cfg.User
+		}
+		go d.ring(rctx, name, dec.Entry, dec.Agent, target)
+	case queue.KindStopRing:
+		if cancel, ok := d.rings[dec.Entry+"\x00"+dec.Agent]; ok {
+			cancel()
+			delete(d.rings, dec.Entry+"\x00"+dec.Agent)
+		}
+	case queue.KindDial:
+		q.DialResult(dec.Entry, now, false)
+	}
+}
+
+// ring calls an agent on its own goroutine and reports back to the dispatcher.
+func (d *dispatcher) ring(ctx context.Context, qname, entry, agentID, target string) {
+	leg, err := d.dialAgent(ctx, agentID, target)
+	d.do(func(now time.Time) {
+		key := entry + "\x00" + agentID
+		if cancel, ok := d.rings[key]; ok {
+			cancel()
+			delete(d.rings, key)
+		}
+		q := d.queues[qname]
+		if err != nil {
+			d.log.Info("agent did not answer", "agent", agentID, "entry", entry, "err", err)
+			q.Declined(entry, agentID, now)
+			return
+		}
+		if err := q.Answered(entry, agentID, now); err != nil {
+			// The caller left, or another agent took the call: release this one.
+			leg.call.Hangup(context.Background())
+			leg.close()
+			return
+		}
+		a := d.agents[agentID]
+		a.busy = true
+		for _, other := range a.cfg.Queues {
+			if other != qname {
+				d.queues[other].SetAgentState(agentID, queue.AgentBusy, now)
+			}
+		}
+		d.tell(entry, holdEvent{agent: leg})
+	})
+}
+
+func (d *dispatcher) dialAgent(ctx context.Context, agentID, target string) (*agentLeg, error) {
+	e := d.e
+	conn, err := e.pool.Listen()
+	if err != nil {
+		return nil, err
+	}
+	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	offer := sdp.Offer(sdp.OfferOptions{Addr: local, Codecs: e.cfg.Media.CodecNames(), DTMF: true, SessionID: uint64(e.now().UnixNano())})
+	call, err := d.dialer.Dial(ctx, target, offer, sip.DialOptions{FromUser: "hotline", FromDisplay: "Hotline queue"})
+	if err != nil {
+		e.pool.Release(conn)
+		return nil, err
+	}
+	neg, err := sdp.ParseAnswer(call.RemoteSDP())
+	if err != nil {
+		call.Hangup(context.Background())
+		e.pool.Release(conn)
+		return nil, fmt.Errorf("agent %s answer: %w", agentID, err)
+	}
+	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote})
+	sess.Start(context.WithoutCancel(ctx))
+	return &agentLeg{id: agentID, call: call, sess: sess, conn: conn, pool: e.pool}, nil
+}
+
+// join puts a caller in a queue; the returned channel carries its hold events.
+func (d *dispatcher) join(qname string, e queue.Entry) (chan holdEvent, queue.Decision, error) {
+	type res struct {
+		dec queue.Decision
+		err error
+	}
+	ch := make(chan holdEvent, 8)
+	r := make(chan res, 1)
+	d.do(func(now time.Time) {
+		q, ok := d.queues[qname]
+		if !ok {
+			r <- res{err: fmt.Errorf("no queue %q", qname)}
+			return
+		}
+		dec, err := q.Join(e, now)
+		if err == nil {
+			d.waiters[e.ID] = ch
+		}
+		r <- res{dec, err}
+	})
+	out := <-r
+	return ch, out.dec, out.err
+}
+
+// leave takes a caller out of its queue (hung up, exited, or connected and done).
+func (d *dispatcher) leave(qname, id string, reason queue.LeaveReason) {
+	d.do(func(now time.Time) {
+		delete(d.waiters, id)
+		if q, ok := d.queues[qname]; ok {
+			q.Leave(id, now, reason)
+		}
+	})
+}
+
+// completed reports that an agent's call ended: the agent goes to wrap-up or ready.
+func (d *dispatcher) completed(qname, agentID, entry string) {
+	d.do(func(now time.Time) {
+		delete(d.waiters, entry)
+		a := d.agents[agentID]
+		a.busy = false
+		for _, qn := range a.cfg.Queues {
+			if qn == qname {
+				d.queues[qn].Completed(agentID, now)
+				continue
+			}
+			st := queue.AgentReady
+			if a.cfg.User != "" && !a.registered {
+				st = queue.AgentLoggedOut
+			}
+			d.queues[qn].SetAgentState(agentID, st, now)
+		}
+	})
+}
+
+// accepted turns a waiting caller into a callback that keeps their place.
+func (d *dispatcher) accepted(qname, id string) error {
+	r := make(chan error, 1)
+	d.do(func(now time.Time) {
+		delete(d.waiters, id)
+		_, err := d.queues[qname].Callback(id, now)
+		r <- err
+	})
+	return <-r
+}
+
+// snapshot returns every queue's state, for the admin API.
+func (d *dispatcher) snapshot() []queue.Snapshot {
+	r := make(chan []queue.Snapshot, 1)
+	d.do(func(time.Time) {
+		var out []queue.Snapshot
+		for _, name := range slices.Sorted(maps.Keys(d.queues)) {
+			out = append(out, d.queues[name].Snapshot())
+		}
+		r <- out
+	})
+	return <-r
+}
+
+// setAgentState is the admin API's agent state change, applied in every queue the agent serves.
+func (d *dispatcher) setAgentState(id, state string) error {
+	st, err := queue.ParseAgentState(state)
+	if err != nil {
+		return err
+	}
+	if st != queue.AgentReady && st != queue.AgentPaused && st != queue.AgentLoggedOut {
+		return fmt.Errorf("agent state %q is set by the queue itself; use ready, paused or logged-out", state)
+	}
+	r := make(chan error, 1)
+	d.do(func(now time.Time) {
+		a, ok := d.agents[id]
+		if !ok {
+			r <- fmt.Errorf("no agent %q", id)
+			return
+		}
+		var errs []error
+		for _, qn := range a.cfg.Queues {
+			errs = append(errs, d.queues[qn].SetAgentState(id, st, now))
+		}
+		r <- errors.Join(errs...)
+	})
+	return <-r
+}
