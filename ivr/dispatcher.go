@@ -8,12 +8,14 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
 	"github.com/hotline-ivr/hotline/queue"
+	"github.com/hotline-ivr/hotline/queue/store"
 	"github.com/hotline-ivr/hotline/sip"
 )
 
@@ -22,6 +24,9 @@ type QueueConfig struct {
 	queue.Config `mapstructure:",squash"`
 	// Music is the prompt looped while callers wait; default the system prompt "moh".
 	Music string `mapstructure:"music"`
+	// CallbackTrunk is the sip.trunks entry that dials callbacks (the caller's number is
+	// dialled through it); empty: the number is dialled as a SIP target directly.
+	CallbackTrunk string `mapstructure:"callback_trunk"`
 }
 
 // AgentConfig is one human agent.
@@ -102,16 +107,18 @@ type agentInfo struct {
 // dispatcher owns every queue.Queue (STYLE.md C6): one goroutine runs all queue logic; calls
 // and ring goroutines talk to it through reqs.
 type dispatcher struct {
-	e       *Engine
-	queues  map[string]*queue.Queue
-	cfgs    map[string]QueueConfig
-	agents  map[string]*agentInfo
-	byUser  map[string]string
-	waiters map[string]chan holdEvent // entry ID (Call-ID) -> the caller's goroutine
-	rings   map[string]context.CancelFunc
-	dialer  Dialer
-	reqs    chan func(now time.Time)
-	log     *slog.Logger
+	e        *Engine
+	queues   map[string]*queue.Queue
+	cfgs     map[string]QueueConfig
+	agents   map[string]*agentInfo
+	byUser   map[string]string
+	waiters  map[string]chan holdEvent // entry ID (Call-ID) -> the caller's goroutine
+	rings    map[string]context.CancelFunc
+	cbIDs    map[string]int64     // entry ID -> stored callback ID
+	reserved map[string]*agentLeg // entry ID -> the agent answered for its callback
+	dialer   Dialer
+	reqs     chan func(now time.Time)
+	log      *slog.Logger
 }
 
 // EnableQueues turns hold queues on; the dispatcher runs until ctx ends. dialer places
@@ -123,6 +130,7 @@ func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig
 	d := &dispatcher{
 		e: e, queues: map[string]*queue.Queue{}, cfgs: queues, agents: map[string]*agentInfo{},
 		byUser: map[string]string{}, waiters: map[string]chan holdEvent{}, rings: map[string]context.CancelFunc{},
+		cbIDs: map[string]int64{}, reserved: map[string]*agentLeg{},
 		dialer: dialer, reqs: make(chan func(time.Time), 256), log: e.log,
 	}
 	for name, qc := range queues {
@@ -148,8 +156,51 @@ func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig
 			d.queues[qn].SetAgentState(a.ID, st, now)
 		}
 	}
+	if err := d.restoreCallbacks(ctx, now); err != nil {
+		return err
+	}
 	e.dispatch = d
 	go d.run(ctx)
+	return nil
+}
+
+// restoreCallbacks puts every stored live callback back in its queue at its kept place
+// (after a restart or a crash). A callback whose dial was cut short by a crash is claimable
+// again once its lease runs out; the store records the interrupted attempt.
+func (d *dispatcher) restoreCallbacks(ctx context.Context, now time.Time) error {
+	st := d.e.store
+	if st == nil {
+		return nil
+	}
+	cbs, err := st.ListCallbacks(ctx, store.CallbackFilter{States: []store.CallbackState{
+		store.CallbackPending, store.CallbackClaimed, store.CallbackDialing}})
+	if err != nil {
+		return fmt.Errorf("restore callbacks: %w", err)
+	}
+	for _, cb := range cbs {
+		q, ok := d.queues[cb.Queue]
+		if !ok {
+			d.log.Warn("stored callback for a queue no longer configured; kept in the store", "id", cb.ID, "queue", cb.Queue)
+			continue
+		}
+		id := cb.CallID
+		if id == "" {
+			id = fmt.Sprint("callback-", cb.ID)
+		}
+		due := cb.NextAttemptAt
+		if cb.LeaseUntil.After(due) {
+			due = cb.LeaseUntil // a dial in progress when the server stopped: not before its lease ends
+		}
+		if _, err := q.Join(queue.Entry{ID: id, CallerID: cb.CallerNumber, Priority: cb.Priority,
+			Arrival: cb.Arrival, Callback: true, Attempts: cb.Attempts, Due: due}, now); err != nil {
+			d.log.Warn("stored callback not restored", "id", cb.ID, "err", err)
+			continue
+		}
+		d.cbIDs[id] = cb.ID
+	}
+	if len(d.cbIDs) > 0 {
+		d.log.Info("callbacks restored", "count", len(d.cbIDs))
+	}
 	return nil
 }
 
@@ -227,12 +278,6 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 	case queue.KindAnnounce, queue.KindOfferCallback:
 		d.tell(dec.Entry, holdEvent{kind: dec.Kind, position: dec.Position, wait: dec.Wait, reason: dec.Reason})
 	case queue.KindRing:
-		if dec.Callback {
-			// Callbacks are stored and keep their place, but dialling them out is not
-			// wired yet: release the agent.
-			q.Declined(dec.Entry, dec.Agent, now)
-			return
-		}
 		key := dec.Entry + "\x00" + dec.Agent
 		rctx, cancel := context.WithDeadline(ctx, dec.Deadline)
 		d.rings[key] = cancel
@@ -241,19 +286,35 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 		if target == "" {
 			target = a.cfg.User
 		}
-		go d.ring(rctx, name, dec.Entry, dec.Agent, target)
+		go d.ring(rctx, name, dec.Entry, dec.Agent, target, dec.Callback)
 	case queue.KindStopRing:
 		if cancel, ok := d.rings[dec.Entry+"\x00"+dec.Agent]; ok {
 			cancel()
 			delete(d.rings, dec.Entry+"\x00"+dec.Agent)
 		}
+		if leg, ok := d.reserved[dec.Entry]; ok && leg.id == dec.Agent {
+			delete(d.reserved, dec.Entry)
+			go func() {
+				leg.call.Hangup(context.WithoutCancel(ctx))
+				leg.close()
+			}()
+			d.agentFree(dec.Agent, name, now)
+		}
 	case queue.KindDial:
-		q.DialResult(dec.Entry, now, false)
+		leg := d.reserved[dec.Entry]
+		delete(d.reserved, dec.Entry)
+		cbID, ok := d.cbIDs[dec.Entry]
+		if leg == nil || !ok || d.e.store == nil {
+			// Customer-first callbacks (no agent reserved) are not dialled yet.
+			q.DialResult(dec.Entry, now, false)
+			return
+		}
+		go d.dialCallback(ctx, name, dec.Entry, cbID, leg)
 	}
 }
 
 // ring calls an agent on its own goroutine and reports back to the dispatcher.
-func (d *dispatcher) ring(ctx context.Context, qname, entry, agentID, target string) {
+func (d *dispatcher) ring(ctx context.Context, qname, entry, agentID, target string, callback bool) {
 	leg, err := d.dialAgent(ctx, agentID, target)
 	d.do(func(now time.Time) {
 		key := entry + "\x00" + agentID
@@ -280,11 +341,122 @@ func (d *dispatcher) ring(ctx context.Context, qname, entry, agentID, target str
 				d.queues[other].SetAgentState(agentID, queue.AgentBusy, now)
 			}
 		}
+		if callback {
+			d.reserved[entry] = leg // the queue now emits Dial for the customer
+			return
+		}
 		d.tell(entry, holdEvent{agent: leg})
 	})
 }
 
+// agentFree makes an agent available again in the queues other than qname (which tracks
+// its own agent) after a reserved callback fell through.
+func (d *dispatcher) agentFree(agentID, qname string, now time.Time) {
+	a := d.agents[agentID]
+	a.busy = false
+	for _, qn := range a.cfg.Queues {
+		if qn == qname {
+			continue
+		}
+		st := queue.AgentReady
+		if a.cfg.User != "" && !a.registered {
+			st = queue.AgentLoggedOut
+		}
+		d.queues[qn].SetAgentState(agentID, st, now)
+	}
+}
+
+// dialCallback dials a callback's caller while the agent waits on the line (agent-first),
+// then bridges them. Each attempt is claimed in the store under a lease, so that one
+// callback is dialled by one dialler at a time, even across a crash.
+func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID int64, agent *agentLeg) {
+	e := d.e
+	owner := fmt.Sprint("hotline-", os.Getpid())
+	const lease = 2 * time.Minute
+	fail := func(outcome store.Outcome, err error) {
+		d.log.Info("callback attempt failed", "callback", cbID, "outcome", outcome, "err", err)
+		d.do(func(now time.Time) {
+			retryAt, derr := d.queues[qname].DialResult(entry, now, false)
+			if derr == nil {
+				if _, err := e.store.CompleteAttempt(context.WithoutCancel(ctx), cbID, owner, now, outcome, retryAt); err != nil {
+					d.log.Error("callback attempt not recorded", "callback", cbID, "err", err)
+				}
+				e.metrics.callbacks.WithLabelValues(string(outcome)).Inc()
+				if retryAt.IsZero() {
+					e.metrics.callbacks.WithLabelValues("failed").Inc()
+				}
+			}
+		})
+	}
+	if _, err := e.store.ClaimCallback(ctx, cbID, owner, e.now(), lease); err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFinished) {
+			d.do(func(now time.Time) { d.queues[qname].Leave(entry, now, queue.LeaveCanceled) })
+		}
+		agent.call.Hangup(context.WithoutCancel(ctx))
+		agent.close()
+		d.completed(qname, agent.id, entry)
+		return
+	}
+	cb, err := e.store.StartAttempt(ctx, cbID, owner, e.now(), lease)
+	if err != nil {
+		fail(store.OutcomeError, err)
+		return
+	}
+	cust, err := d.dialCustomer(ctx, qname, cb)
+	if err != nil {
+		outcome := store.OutcomeNoAnswer
+		var rej *sip.RejectError
+		if errors.As(err, &rej) && (rej.Code == 486 || rej.Code == 600) {
+			outcome = store.OutcomeBusy
+		}
+		fail(outcome, err)
+		return
+	}
+	defer cust.close()
+	d.do(func(now time.Time) {
+		if _, err := d.queues[qname].DialResult(entry, now, true); err != nil {
+			d.log.Warn("callback answered but the queue disagrees", "callback", cbID, "err", err)
+		}
+		if _, err := e.store.CompleteAttempt(context.WithoutCancel(ctx), cbID, owner, now, store.OutcomeAnswered, time.Time{}); err != nil {
+			d.log.Error("callback answered but not recorded", "callback", cbID, "err", err)
+		}
+		e.metrics.callbacks.WithLabelValues(string(store.OutcomeAnswered)).Inc()
+	})
+	defer agent.close()
+	defer d.completed(qname, agent.id, entry)
+	br, err := media.Bridge(ctx, agent.sess, cust.sess, media.BridgeConfig{})
+	if err != nil {
+		agent.call.Hangup(context.WithoutCancel(ctx))
+		cust.call.Hangup(context.WithoutCancel(ctx))
+		return
+	}
+	defer br.Unbridge()
+	select {
+	case <-agent.call.Done():
+		cust.call.Hangup(context.WithoutCancel(ctx))
+	case <-cust.call.Done():
+		agent.call.Hangup(context.WithoutCancel(ctx))
+	case <-ctx.Done():
+		agent.call.Hangup(context.WithoutCancel(ctx))
+		cust.call.Hangup(context.WithoutCancel(ctx))
+	}
+}
+
+// dialCustomer dials a callback's caller through the queue's callback trunk.
+func (d *dispatcher) dialCustomer(ctx context.Context, qname string, cb store.Callback) (*agentLeg, error) {
+	qc := d.cfgs[qname]
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return d.dialLeg(ctx, "callback", cb.CallerNumber, sip.DialOptions{
+		Trunk: qc.CallbackTrunk, FromUser: cmpOr(qc.Callback.CallerID, "hotline"), FromDisplay: "Hotline callback"})
+}
+
 func (d *dispatcher) dialAgent(ctx context.Context, agentID, target string) (*agentLeg, error) {
+	return d.dialLeg(ctx, agentID, target, sip.DialOptions{FromUser: "hotline", FromDisplay: "Hotline queue"})
+}
+
+// dialLeg places an outbound call with its own RTP session.
+func (d *dispatcher) dialLeg(ctx context.Context, agentID, target string, o sip.DialOptions) (*agentLeg, error) {
 	e := d.e
 	conn, err := e.pool.Listen()
 	if err != nil {
@@ -292,7 +464,7 @@ func (d *dispatcher) dialAgent(ctx context.Context, agentID, target string) (*ag
 	}
 	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
 	offer := sdp.Offer(sdp.OfferOptions{Addr: local, Codecs: e.cfg.Media.CodecNames(), DTMF: true, SessionID: uint64(e.now().UnixNano())})
-	call, err := d.dialer.Dial(ctx, target, offer, sip.DialOptions{FromUser: "hotline", FromDisplay: "Hotline queue"})
+	call, err := d.dialer.Dial(ctx, target, offer, o)
 	if err != nil {
 		e.pool.Release(conn)
 		return nil, err
@@ -362,11 +534,14 @@ func (d *dispatcher) completed(qname, agentID, entry string) {
 	})
 }
 
-// accepted turns a waiting caller into a callback that keeps their place.
-func (d *dispatcher) accepted(qname, id string) error {
+// accepted turns a waiting caller into a callback (stored as cbID) that keeps their place.
+func (d *dispatcher) accepted(qname, id string, cbID int64) error {
 	r := make(chan error, 1)
 	d.do(func(now time.Time) {
 		delete(d.waiters, id)
+		if cbID != 0 {
+			d.cbIDs[id] = cbID
+		}
 		_, err := d.queues[qname].Callback(id, now)
 		r <- err
 	})

@@ -158,6 +158,7 @@ func (c *call) offerCallback() bool {
 // takeCallback stores the callback durably, then tells the caller, then hangs up.
 func (c *call) takeCallback(ctx context.Context, qname string) (bool, error) {
 	d := c.e.dispatch
+	var cbID int64
 	if c.e.store != nil {
 		cb, err := c.e.store.AddCallback(ctx, store.NewCallback{
 			Queue: qname, CallerNumber: c.rec.Caller.User, CallerName: c.rec.Caller.Display,
@@ -168,8 +169,10 @@ func (c *call) takeCallback(ctx context.Context, qname string) (bool, error) {
 			return false, nil
 		}
 		c.rec.Queue.Callback = fmt.Sprint(cb.ID)
+		cbID = cb.ID
+		c.e.metrics.callbacks.WithLabelValues("stored").Inc()
 	}
-	if err := d.accepted(qname, c.rec.CallID); err != nil && !errors.Is(err, queue.ErrNotFound) {
+	if err := d.accepted(qname, c.rec.CallID, cbID); err != nil && !errors.Is(err, queue.ErrNotFound) {
 		c.e.log.Warn("callback: queue", "call_id", c.rec.CallID, "err", err)
 	}
 	c.sess.Stop()

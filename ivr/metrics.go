@@ -20,6 +20,7 @@ type metrics struct {
 	infoRejected  prometheus.Counter
 	reloads       *prometheus.CounterVec
 	freezes       *prometheus.CounterVec
+	callbacks     *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
 	freezeRecord  prometheus.Histogram
 	freezeConfirm prometheus.Histogram
@@ -64,6 +65,10 @@ func newMetrics() *metrics {
 			Name: "hotline_sip_info_rejected_total",
 			Help: "SIP INFO requests answered 415: a body that is not a key press.",
 		}),
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_callbacks_total",
+			Help: "Callbacks: stored, then attempts by outcome (answered, no-answer, busy, error) and failed (attempts used up).",
+		}, []string{"outcome"}),
 		freezes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_freeze_attempts_total",
 			Help: "Freeze lane attempts by outcome (frozen, duplicate, refused) and refusal reason.",
@@ -87,7 +92,7 @@ func newMetrics() *metrics {
 			Help: "Config reloads by result (ok, refused).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads, m.freezes, m.webhooks, m.freezeRecord, m.freezeConfirm,
+	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads, m.callbacks, m.freezes, m.webhooks, m.freezeRecord, m.freezeConfirm,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
