@@ -57,32 +57,6 @@ func ParseScript(s string) ([]Step, error) {
 	return steps, nil
 }
 
-// Run performs a parsed key script.
-func (p *Phone) Run(ctx context.Context, steps []Step) error {
-	for _, s := range steps {
-		if s.Pause > 0 {
-			if err := sleep(ctx, s.Pause); err != nil {
-				return err
-			}
-		}
-		if s.Wait {
-			if len(p.index) == 0 {
-				if err := sleep(ctx, time.Second); err != nil {
-					return err
-				}
-			} else if _, err := p.NextPrompt(ctx); err != nil {
-				return err
-			}
-		}
-		if s.Keys != "" {
-			if err := p.Press(ctx, s.Keys); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

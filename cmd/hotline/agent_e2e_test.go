@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hotline-ivr/hotline/ivr"
+	"github.com/hotline-ivr/hotline/ivr/phone"
+)
+
+const agentSIP = "  registrar:\n    accounts: [{user: agent1, password: agentpw}]\n"
+const agentYAML = "agents:\n  - {id: agent1, user: agent1, queues: [support]}\n"
+
+// waitReady polls the queues API until n agents are ready in queue support.
+func waitReady(t *testing.T, s *server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var qs struct {
+			Queues []struct{ Ready int } `json:"queues"`
+		}
+		getJSON(t, "http://"+s.AdminAddr+"/api/v1/queues", &qs)
+		if len(qs.Queues) == 1 && qs.Queues[0].Ready == n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("queue never had %d ready agents", n)
+}
+
+// An agent softphone registers with digest auth, a caller waits in the queue, the agent is
+// rung and answers, and the two hear each other: each side's prompt audio is recognised
+// frame by frame by the other.
+func TestE2E_QueueAgentAnswersAndBothHear(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    ring_timeout: 5s\n", agentYAML, agentSIP)
+	s, prompts := startTestServerWith(t, cfg)
+	prompts = withSystemPrompts(t, prompts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "agent1", Password: "agentpw", Prompts: prompts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+	waitReady(t, s, 1)
+
+	p := dialAs(t, ctx, s, prompts, "dave")
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "3")
+	var ac *phone.AgentCall
+	select {
+	case ac = <-agent.Calls():
+	case <-ctx.Done():
+		t.Fatal("the agent was never rung")
+	}
+	ac.Play(prompts["info"]) // the agent speaks
+	if _, err := p.WaitPrompt(ctx, "info"); err != nil {
+		t.Fatalf("the caller did not hear the agent: %v", err)
+	}
+	p.Play(prompts["sub"]) // the caller speaks
+	if _, err := ac.WaitPrompt(ctx, "sub"); err != nil {
+		t.Fatalf("the agent did not hear the caller: %v", err)
+	}
+	if err := p.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ac.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent's call did not end when the caller hung up")
+	}
+	rec := finishedCall(t, s, p.ID())
+	if rec.Outcome != ivr.OutcomeAnswered || rec.Queue == nil || rec.Queue.Agent != "agent1" || rec.Queue.AnsweredAt == nil {
+		t.Fatalf("record outcome %q queue %+v, want answered by agent1", rec.Outcome, rec.Queue)
+	}
+	waitReady(t, s, 1) // the agent is free again
+}
