@@ -246,6 +246,10 @@ func (d *dispatcher) run(ctx context.Context) {
 			for _, cancel := range d.rings {
 				cancel()
 			}
+			for _, leg := range d.reserved {
+				leg.call.Hangup(context.WithoutCancel(ctx))
+				leg.close()
+			}
 			return
 		}
 		now := d.e.now()
@@ -375,7 +379,10 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID
 	const lease = 2 * time.Minute
 	fail := func(outcome store.Outcome, err error) {
 		d.log.Info("callback attempt failed", "callback", cbID, "outcome", outcome, "err", err)
+		agent.call.Hangup(context.WithoutCancel(ctx)) // the agent waited on the line for nothing
+		agent.close()
 		d.do(func(now time.Time) {
+			d.agentFree(agent.id, qname, now)
 			retryAt, derr := d.queues[qname].DialResult(entry, now, false)
 			if derr == nil {
 				if _, err := e.store.CompleteAttempt(context.WithoutCancel(ctx), cbID, owner, now, outcome, retryAt); err != nil {
