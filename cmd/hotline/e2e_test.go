@@ -22,7 +22,13 @@ import (
 	"github.com/hotline-ivr/hotline/sip"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childConfigEnv); cfg != "" {
+		runChild(cfg) // a server in its own process, for the crash tests
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const e2eConfig = "../../testdata/menus/e2e.yaml"
 
