@@ -50,11 +50,11 @@ var actionNames = []string{
 	ActionRouteTime, ActionEnqueue, ActionFreeze, ActionTransfer, ActionHangup,
 }
 
-// notBuilt says, for each action whose subsystem is not built yet, why
+// notBuilt says, for each action whose subsystem is not enabled, why
 // validation refuses it unless CompileOptions.Enabled names it.
 var notBuilt = map[string]string{
-	ActionEnqueue:  "hold queues are not built yet (issue 5)",
-	ActionFreeze:   "the account-freeze lane is not built yet (issue 6)",
+	ActionEnqueue:  "no hold queue is configured (add one under queues)",
+	ActionFreeze:   "the account-freeze lane is off (set freeze.enabled: true)",
 	ActionTransfer: "transfers to a SIP URI are not built yet",
 }
 

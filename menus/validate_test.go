@@ -201,7 +201,7 @@ func TestConfig_ValidateFeatures(t *testing.T) {
 		{
 			name:   "enqueue not built",
 			change: func(c *Config) { nodeOpt(c, "main", "8", OptionConfig{Action: ActionEnqueue, Queue: "sales"}) },
-			want:   []Problem{{"menus.nodes.main.options.8.action", "action enqueue: hold queues are not built yet (issue 5)"}},
+			want:   []Problem{{"menus.nodes.main.options.8.action", "action enqueue: no hold queue is configured (add one under queues)"}},
 		},
 		{
 			name: "freeze not built",
@@ -210,7 +210,7 @@ func TestConfig_ValidateFeatures(t *testing.T) {
 				setNode(c, "ext", func(n *NodeConfig) { n.Terminator = "" })
 			},
 			want: []Problem{
-				{"menus.global_keys.#.action", "action freeze: the account-freeze lane is not built yet (issue 6)"},
+				{"menus.global_keys.#.action", "action freeze: the account-freeze lane is off (set freeze.enabled: true)"},
 				{"menus.nodes.main.options.2.terminator", `terminator "#" is a global key (menus.global_keys.#), which always wins`},
 				{"menus.nodes.main.options.8.terminator", `terminator "#" is a global key (menus.global_keys.#), which always wins`},
 			},
@@ -403,7 +403,7 @@ func TestCompile_EnabledSubsystems(t *testing.T) {
 	}
 	only := CompileOptions{Enabled: map[string]bool{ActionFreeze: true, ActionTransfer: true}}
 	err := c.ValidateWith(only)
-	if ps := problems(err); len(ps) != 1 || !strings.Contains(ps[0].Msg, "hold queues are not built yet") {
+	if ps := problems(err); len(ps) != 1 || !strings.Contains(ps[0].Msg, "no hold queue is configured") {
 		t.Errorf("with enqueue disabled: %v", err)
 	}
 }

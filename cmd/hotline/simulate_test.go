@@ -131,9 +131,9 @@ func TestSimulate_Errors(t *testing.T) {
 		t.Errorf("missing file: exit %d, want %d", code, exitUnusable)
 	}
 
-	// A subsystem not built yet can be previewed with --enable.
+	// An action whose subsystem the config does not enable can be previewed with --enable.
 	var o2 bytes.Buffer
-	enq := "../../testdata/menus/broken/enqueue_not_built.yaml"
+	enq := "../../testdata/menus/broken/enqueue_without_queues.yaml"
 	if code := exitCode(t, simulate(&o2, &errb, nil, enq, simOptions{keys: "8", keysSet: true, at: at})); code != exitInvalid {
 		t.Errorf("enqueue without --enable: exit %d", code)
 	}
