@@ -18,7 +18,10 @@ import (
 	"github.com/hotline-ivr/hotline/sip"
 )
 
-var errNoLoader = errors.New("no config file to reload")
+var (
+	errNoLoader = errors.New("no config file to reload")
+	errShed     = errors.New("over the admission limit")
+)
 
 // AdminConfig configures the admin HTTP API.
 type AdminConfig struct {
@@ -35,6 +38,10 @@ type Config struct {
 	Media media.Config
 	Admin AdminConfig
 	DTMF  DTMFConfig
+	// MaxCalls is the admission limit: calls beyond it are refused with 503 before
+	// anything is allocated; 0: no limit. Calls already in progress keep
+	// everything they need, the freeze lane included, so the limit is the headroom.
+	MaxCalls int
 }
 
 // Leg is the caller's side of a call as the engine needs it (STYLE.md B1).
@@ -107,9 +114,10 @@ type Engine struct {
 	rtpIP    netip.Addr
 	now      func() time.Time
 	reload   reloader
-	freeze   *freezer    // nil until EnableFreeze
-	dispatch *dispatcher // nil until EnableQueues
-	store    *store.DB   // nil until SetStore
+	active   atomic.Int64 // calls admitted, for the admission limit
+	freeze   *freezer     // nil until EnableFreeze
+	dispatch *dispatcher  // nil until EnableQueues
+	store    *store.DB    // nil until SetStore
 	sys      map[string]*media.Prompt
 }
 
@@ -218,11 +226,21 @@ const (
 	OutcomeRejected      = "rejected"       // not answered: unusable SDP or no media port
 	OutcomeError         = "error"
 	OutcomeShutdown      = "shutdown"
+	OutcomeShed          = "shed" // refused with 503: over the admission limit (never answered)
 )
 
 // ServeCall answers the leg and runs the call until it ends. It runs on the call's own
 // goroutine (STYLE.md C1) and returns when the call is over.
 func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err error) {
+	if max := e.cfg.MaxCalls; max > 0 {
+		if n := e.active.Add(1); n > int64(max) {
+			e.active.Add(-1)
+			e.metrics.callsTotal.WithLabelValues(OutcomeShed).Inc()
+			return &sip.RejectError{Code: 503, Reason: "Service Unavailable",
+				Err: fmt.Errorf("call %s: %d calls in progress (limit %d): %w", leg.ID(), n-1, max, errShed)}
+		}
+		defer e.active.Add(-1)
+	}
 	menu := e.menu.Load()
 	rec := &CallRecord{
 		CallID:      leg.ID(),

@@ -29,8 +29,10 @@ type Config struct {
 	Menus menus.Config    `mapstructure:"menus"`
 	// DataDir holds the SQLite store and the freeze lane's accounts file; default
 	// $XDG_DATA_HOME/hotline (~/.local/share/hotline).
-	DataDir string           `mapstructure:"data_dir"`
-	Freeze  ivr.FreezeConfig `mapstructure:"freeze"`
+	DataDir string `mapstructure:"data_dir"`
+	// MaxCalls is the admission limit (503 beyond it); 0: none.
+	MaxCalls int              `mapstructure:"max_calls"`
+	Freeze   ivr.FreezeConfig `mapstructure:"freeze"`
 	// Queues are the hold queues by name; Agents the people who serve them.
 	Queues map[string]ivr.QueueConfig `mapstructure:"queues"`
 	Agents []ivr.AgentConfig          `mapstructure:"agents"`

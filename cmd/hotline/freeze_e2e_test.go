@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/hotline-ivr/hotline/ivr"
 	"github.com/hotline-ivr/hotline/ivr/phone"
 	"github.com/hotline-ivr/hotline/media"
+	"github.com/hotline-ivr/hotline/sip"
 )
 
 // freezeConfig writes the e2e config with the freeze lane on: global key 9, the lane's
@@ -355,4 +357,38 @@ func TestE2E_FreezeWebhookRetriedAcrossRestart(t *testing.T) {
 	if fr := freezesOf(t, s2); len(fr.Freezes) != 1 || fr.Freezes[0].State != "notified" {
 		t.Errorf("after delivery: %+v, want the one freeze notified", fr.Freezes)
 	}
+}
+
+// At the admission limit a new call is refused with 503, and a caller already in a call
+// still reaches the freeze lane: the limit is the lane's headroom.
+func TestE2E_FreezeWorksAtTheAdmissionLimit(t *testing.T) {
+	t.Parallel()
+	cfg := freezeConfig(t, t.TempDir(), "")
+	writeFile(t, cfg, mustRead(t, cfg)+"max_calls: 1\n")
+	s, prompts := startTestServerWith(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := dialAs(t, ctx, s, prompts, "alice")
+	expectPrompts(t, ctx, p, "main")
+	_, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: "bob", Prompts: prompts})
+	var rej *sip.RejectError
+	if !errors.As(err, &rej) || rej.Code != 503 {
+		t.Fatalf("second call at max_calls 1: %v, want 503", err)
+	}
+	p.Press(ctx, "9")
+	if ref := heardReference(t, ctx, p); len(ref) != 8 {
+		t.Errorf("reference %q", ref)
+	}
+	if m := getText(t, "http://"+s.AdminAddr+"/metrics"); !strings.Contains(m, `hotline_calls_total{outcome="shed"} 1`) {
+		t.Errorf("/metrics does not count the shed call")
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := readFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
