@@ -285,6 +285,7 @@ func (c *call) startLane(ctx context.Context) error {
 	c.stopTimer()
 	f := c.e.freeze
 	c.lane = newLane(f.lane.Config.CheckDigits, f.lane.Config.KeyTimeout)
+	c.lane.offerAgent = f.lane.Config.RecoveryQueue != "" && c.e.dispatch != nil
 	c.rec.Freeze = &FreezeRecord{}
 	if c.lastKeyAt.IsZero() {
 		c.lastKeyAt = c.e.now()
@@ -331,6 +332,12 @@ func (c *call) laneDo(ctx context.Context, act laneAct) error {
 				act.Play = nil
 			}
 			continue
+		}
+		if act.Enqueue {
+			// The recovery queue, at top priority: the lane is over, hold takes the call.
+			c.lane = nil
+			c.stopTimer()
+			return c.hold(ctx, f.lane.Config.RecoveryQueue, f.lane.Config.RecoveryPriority)
 		}
 		if len(act.Play) > 0 {
 			c.lanePlay(act.Play)

@@ -27,7 +27,11 @@ type FreezeConfig struct {
 	// KeyTimeout is how long the lane waits for keys; default 8s.
 	KeyTimeout time.Duration   `mapstructure:"key_timeout"`
 	RateLimit  FreezeRateLimit `mapstructure:"rate_limit"`
-	Webhook    WebhookConfig   `mapstructure:"webhook"`
+	// RecoveryQueue, when set, is offered after the freeze ("press 1 to speak to someone"):
+	// the caller joins it at RecoveryPriority (default 1000), ahead of every ordinary caller.
+	RecoveryQueue    string        `mapstructure:"recovery_queue"`
+	RecoveryPriority int           `mapstructure:"recovery_priority"`
+	Webhook          WebhookConfig `mapstructure:"webhook"`
 }
 
 // FreezeRateLimit bounds freeze attempts, counted in the audit log.
@@ -115,6 +119,9 @@ func (e *Engine) EnableFreeze(ctx context.Context, l FreezeLane) {
 	}
 	if c.RateLimit.Period == 0 {
 		c.RateLimit.Period = time.Hour
+	}
+	if c.RecoveryPriority == 0 {
+		c.RecoveryPriority = 1000
 	}
 	f := &freezer{lane: l, log: e.log, metrics: e.metrics, now: e.now}
 	if l.Config.Webhook.URL != "" {
@@ -204,6 +211,15 @@ func (f *freezer) checkMatches(account, digits string) bool {
 }
 
 // LanePrompts lists the prompts a menu must define when the freeze lane is enabled.
+func (c FreezeConfig) LanePrompts() []string {
+	out := LanePrompts()
+	if c.RecoveryQueue != "" {
+		out = append(out, PromptFreezeOfferAgent)
+	}
+	return out
+}
+
+// LanePrompts lists the prompts every freeze lane needs.
 func LanePrompts() []string {
 	out := slices.Clone(lanePrompts)
 	for d := '0'; d <= '9'; d++ {

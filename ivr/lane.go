@@ -22,6 +22,7 @@ const (
 	PromptFreezeWrongCheck = "freeze_wrong_check" // "those digits do not match our records"
 	PromptFreezeFailed     = "freeze_failed"      // "a technical fault; please hold / call again"
 	PromptFreezeGoodbye    = "freeze_goodbye"     // "goodbye"
+	PromptFreezeOfferAgent = "freeze_offer_agent" // "to speak to someone now, press 1" (with a recovery queue)
 )
 
 // lanePrompts are the prompts the lane needs when it is enabled.
@@ -37,20 +38,21 @@ const (
 	laneConfirm
 	laneCheck
 	laneFreezing
+	laneOffer // frozen; offering a person (the recovery queue)
 	laneEnding
 )
 
 // laneAct is one thing the lane asks the call to do.
 type laneAct struct {
-	Play     []string      // prompts (and "digit:N" read-backs, see digitPrompt) to play, replacing any
-	Stop     bool          // stop the current playback first (barge-in)
-	Timer    time.Duration // arm the lane's timer (0: leave it)
-	Lookup   string        // look this account number up; answer with laneLookedUp
-	Freeze   string        // freeze this account now; answer with laneFrozen
-	Verify   string        // the caller's check digits; answer with laneVerified
-	Hangup   string        // outcome: hang up once playback ends
-	Audit    string        // refusal reason to audit, if any
-	Finished bool
+	Play    []string      // prompts (and "digit:N" read-backs, see digitPrompt) to play, replacing any
+	Stop    bool          // stop the current playback first (barge-in)
+	Timer   time.Duration // arm the lane's timer (0: leave it)
+	Lookup  string        // look this account number up; answer with laneLookedUp
+	Freeze  string        // freeze this account now; answer with laneFrozen
+	Verify  string        // the caller's check digits; answer with laneVerified
+	Hangup  string        // outcome: hang up once playback ends
+	Audit   string        // refusal reason to audit, if any
+	Enqueue bool          // join the recovery queue (the caller pressed 1 after the freeze)
 }
 
 // laneDigitPrefix marks a read-back digit in Play: "digit:7".
@@ -58,6 +60,7 @@ const laneDigitPrefix = "digit:"
 
 type lane struct {
 	checkDigits int           // 0: no extra check
+	offerAgent  bool          // a recovery queue is configured: offer a person after the freeze
 	timeout     time.Duration // how long to wait for keys
 	maxTries    int
 
@@ -128,6 +131,12 @@ func (l *lane) digit(k byte) laneAct {
 			return l.retry(nil, "")
 		}
 		return laneAct{}
+	case laneOffer:
+		if k == '1' {
+			l.state = laneEnding
+			return laneAct{Stop: true, Enqueue: true}
+		}
+		return laneAct{}
 	case laneCheck:
 		if k >= '0' && k <= '9' {
 			l.entry.WriteByte(k)
@@ -168,6 +177,8 @@ func (l *lane) timedOut() laneAct {
 		return l.retry(nil, "")
 	case laneCheck:
 		return l.end([]string{PromptFreezeWrongCheck, PromptFreezeGoodbye}, OutcomeFreezeRefused, "no-check")
+	case laneOffer:
+		return l.end([]string{PromptFreezeGoodbye}, OutcomeFrozen, "")
 	}
 	return laneAct{}
 }
@@ -202,6 +213,10 @@ func (l *lane) frozen(reference, refused string, failed bool) laneAct {
 	play := []string{PromptFreezeDone}
 	for _, d := range reference {
 		play = append(play, laneDigitPrefix+string(d))
+	}
+	if l.offerAgent {
+		l.state = laneOffer
+		return laneAct{Play: append(play, PromptFreezeOfferAgent), Timer: l.timeout}
 	}
 	a := l.end(append(play, PromptFreezeGoodbye), OutcomeFrozen, "")
 	a.Stop = false // the confirmation starts at once; nothing else is playing

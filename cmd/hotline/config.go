@@ -159,7 +159,7 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 		errs = append(errs, err)
 	}
 	if l.Freeze.Enabled {
-		for _, name := range ivr.LanePrompts() {
+		for _, name := range l.Freeze.LanePrompts() {
 			if _, ok := l.Menus.Prompts[name]; !ok {
 				errs = append(errs, fmt.Errorf("menus.prompts.%s: required by the freeze lane (freeze.enabled)", name))
 			}
@@ -169,6 +169,11 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 		errs = append(errs, err)
 	}
 	errs = append(errs, enqueueTargets(l)...)
+	if q := l.Freeze.RecoveryQueue; q != "" {
+		if _, ok := l.Queues[q]; !ok {
+			errs = append(errs, fmt.Errorf("freeze.recovery_queue: unknown queue %q", q))
+		}
+	}
 	tree, err := menus.CompileWith(l.Menus, menus.CompileOptions{Enabled: map[string]bool{
 		"freeze": l.Freeze.Enabled, "enqueue": len(l.Queues) > 0}})
 	if err != nil {

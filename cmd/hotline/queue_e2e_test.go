@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -144,5 +145,49 @@ func TestE2E_QueueFreezeKeyWorksOnHold(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&qs)
 	if len(qs.Queues) != 1 || qs.Queues[0].OnLine != 0 {
 		t.Errorf("queues %+v: the caller who went to the freeze lane is still waiting", qs.Queues)
+	}
+}
+
+// After a freeze the caller is offered a person: pressing 1 joins the recovery queue at top
+// priority, ahead of a caller who was already waiting.
+func TestE2E_FreezeThenRecoveryQueueAtTopPriority(t *testing.T) {
+	t.Parallel()
+	cfg := withQueue(t, freezeConfig(t, t.TempDir(), "  recovery_queue: support\n"), "    announce_interval: 30s\n", "", "")
+	b := mustRead(t, cfg)
+	prompts, _ := filepath.Abs("../../testdata/prompts")
+	b = strings.Replace(b, "  prompts:\n", "  prompts:\n    freeze_offer_agent: {file: "+prompts+"/freeze_offer_agent.wav}\n", 1)
+	writeFile(t, cfg, b)
+	s, menuPrompts := startTestServerWith(t, cfg)
+	all := withSystemPrompts(t, menuPrompts)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	early := dialAs(t, ctx, s, all, "erin") // an ordinary caller, already waiting
+	expectPrompts(t, ctx, early, "main")
+	early.Press(ctx, "3")
+	expectPrompts(t, ctx, early, "moh")
+
+	p := dialAs(t, ctx, s, all, "alice")
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "9")
+	heardBeforeOffer, err := p.WaitPrompt(ctx, "freeze_offer_agent")
+	if err != nil || len(heardBeforeOffer) < 9 || heardBeforeOffer[0].Prompt != "freeze_done" {
+		t.Fatalf("before the offer heard %v (%v), want the confirmation and the reference", names(heardBeforeOffer), err)
+	}
+	p.Press(ctx, "1")
+	expectPrompts(t, ctx, p, "moh")
+	var qs struct {
+		Queues []struct {
+			Entries []struct {
+				ID       string
+				Priority int
+				Position int
+			}
+		} `json:"queues"`
+	}
+	getJSON(t, "http://"+s.AdminAddr+"/api/v1/queues", &qs)
+	if len(qs.Queues) != 1 || len(qs.Queues[0].Entries) != 2 || qs.Queues[0].Entries[0].ID != p.ID() ||
+		qs.Queues[0].Entries[0].Priority != 1000 {
+		t.Fatalf("queue %+v, want the frozen caller first at priority 1000", qs.Queues)
 	}
 }

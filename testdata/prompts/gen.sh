@@ -27,6 +27,7 @@ freeze_refused refused
 freeze_wrong_check wrong
 freeze_failed failed
 freeze_goodbye bye bye
+freeze_offer_agent press one for a person
 digit_0 zero
 digit_1 one
 digit_2 two
