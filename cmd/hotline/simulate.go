@@ -75,9 +75,9 @@ func loadTree(stderr io.Writer, path string, enable []string) (*loaded, *menus.T
 		fmt.Fprintln(stderr, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return nil, nil, exitError{exitUnusable}
 	}
-	// What this build serves is enabled by the config itself (freeze.enabled); --enable adds
+	// What the config enables (freeze.enabled, queues) is enabled here; --enable adds
 	// the rest for previewing.
-	opts := menus.CompileOptions{Enabled: map[string]bool{"freeze": l.Freeze.Enabled}}
+	opts := menus.CompileOptions{Enabled: map[string]bool{"freeze": l.Freeze.Enabled, "enqueue": len(l.Queues) > 0}}
 	for _, a := range enable {
 		opts.Enabled[strings.TrimSpace(a)] = true
 	}

@@ -69,7 +69,8 @@ var simulateScenarios = []struct {
 }{
 	{"simulate_demo_walk.txt", demoConfig, "1,1,1,2,*,2,*,2,1,1,2,*,*,3,1,2,*,0", "", "2026-11-21T10:00:00+08:00"},
 	{"simulate_demo_silent.txt", demoConfig, "t,t,t,t", "", "2026-11-21T10:00:00+08:00"},
-	{"simulate_demo_bargein_retries.txt", demoConfig, "!8 !7 4 t 1", "", "2026-11-21T10:00:00+08:00"},
+	{"simulate_demo_bargein_retries.txt", demoConfig, "!8 !7 5 t 1", "", "2026-11-21T10:00:00+08:00"},
+	{"simulate_demo_agent.txt", demoConfig, "4", "", "2026-11-21T10:00:00+08:00"},
 	{"simulate_demo_freeze_key.txt", demoConfig, "1,!9", "", "2026-11-21T10:00:00+08:00"},
 	{"simulate_features_open.txt", featuresConfig, "8,!2,1234#,1,*,3,!150,100,9", "", "2026-11-23T10:00:00+08:00"},
 	{"simulate_features_closed.txt", featuresConfig, "", "", "2026-11-23T12:30:00+08:00"},
