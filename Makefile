@@ -38,6 +38,7 @@ depcheck:
 interop: build
 	testdata/sipp/run.sh
 	testdata/baresip/run.sh
+	testdata/baresip/agent.sh
 
 load: build
 	testdata/sipp/load.sh
