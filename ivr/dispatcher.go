@@ -102,7 +102,18 @@ type agentInfo struct {
 	cfg        AgentConfig
 	registered bool
 	busy       bool
+	resting    bool // after a ring that failed: not rung again for ringRest
 }
+
+// ringState is one ring in progress; seq tells a ring from a later one for the same pair.
+type ringState struct {
+	cancel context.CancelFunc
+	seq    uint64
+}
+
+// ringRest is how long an agent who declined, failed or did not answer is left alone, so
+// that a busy or broken phone is not rung in a loop (Asterisk's queue "retry").
+const ringRest = 5 * time.Second
 
 // dispatcher owns every queue.Queue (STYLE.md C6): one goroutine runs all queue logic; calls
 // and ring goroutines talk to it through reqs.
@@ -113,7 +124,9 @@ type dispatcher struct {
 	agents   map[string]*agentInfo
 	byUser   map[string]string
 	waiters  map[string]chan holdEvent // entry ID (Call-ID) -> the caller's goroutine
-	rings    map[string]context.CancelFunc
+	rings    map[string]ringState
+	ringSeq  uint64
+	callers  map[string]string    // entry ID -> caller ID, shown to the agent
 	cbIDs    map[string]int64     // entry ID -> stored callback ID
 	reserved map[string]*agentLeg // entry ID -> the agent answered for its callback
 	dialer   Dialer
@@ -129,7 +142,7 @@ func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig
 	}
 	d := &dispatcher{
 		e: e, queues: map[string]*queue.Queue{}, cfgs: queues, agents: map[string]*agentInfo{},
-		byUser: map[string]string{}, waiters: map[string]chan holdEvent{}, rings: map[string]context.CancelFunc{},
+		byUser: map[string]string{}, waiters: map[string]chan holdEvent{}, rings: map[string]ringState{}, callers: map[string]string{},
 		cbIDs: map[string]int64{}, reserved: map[string]*agentLeg{},
 		dialer: dialer, reqs: make(chan func(time.Time), 256), log: e.log,
 	}
@@ -243,8 +256,8 @@ func (d *dispatcher) run(ctx context.Context) {
 			f(d.e.now())
 		case <-t.C:
 		case <-ctx.Done():
-			for _, cancel := range d.rings {
-				cancel()
+			for _, r := range d.rings {
+				r.cancel()
 			}
 			for _, leg := range d.reserved {
 				leg.call.Hangup(context.WithoutCancel(ctx))
@@ -283,18 +296,25 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 		d.tell(dec.Entry, holdEvent{kind: dec.Kind, position: dec.Position, wait: dec.Wait, reason: dec.Reason})
 	case queue.KindRing:
 		key := dec.Entry + "\x00" + dec.Agent
+		if old, ok := d.rings[key]; ok {
+			old.cancel()
+		}
 		rctx, cancel := context.WithDeadline(ctx, dec.Deadline)
-		d.rings[key] = cancel
+		d.ringSeq++
+		d.rings[key] = ringState{cancel: cancel, seq: d.ringSeq}
 		a := d.agents[dec.Agent]
 		target := a.cfg.URI
 		if target == "" {
 			target = a.cfg.User
 		}
-		go d.ring(rctx, name, dec.Entry, dec.Agent, target, dec.Callback)
+		go d.ring(rctx, d.ringSeq, name, dec.Entry, dec.Agent, target, d.callers[dec.Entry], dec.Callback)
 	case queue.KindStopRing:
-		if cancel, ok := d.rings[dec.Entry+"\x00"+dec.Agent]; ok {
-			cancel()
+		if r, ok := d.rings[dec.Entry+"\x00"+dec.Agent]; ok {
+			r.cancel()
 			delete(d.rings, dec.Entry+"\x00"+dec.Agent)
+			if dec.Reason == queue.ReasonRingTimeout {
+				d.rest(dec.Agent, now)
+			}
 		}
 		if leg, ok := d.reserved[dec.Entry]; ok && leg.id == dec.Agent {
 			delete(d.reserved, dec.Entry)
@@ -318,18 +338,29 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 }
 
 // ring calls an agent on its own goroutine and reports back to the dispatcher.
-func (d *dispatcher) ring(ctx context.Context, qname, entry, agentID, target string, callback bool) {
-	leg, err := d.dialAgent(ctx, agentID, target)
+func (d *dispatcher) ring(ctx context.Context, seq uint64, qname, entry, agentID, target, callerID string, callback bool) {
+	leg, err := d.dialAgent(ctx, agentID, target, callerID)
 	d.do(func(now time.Time) {
 		key := entry + "\x00" + agentID
-		if cancel, ok := d.rings[key]; ok {
-			cancel()
+		current := false
+		if r, ok := d.rings[key]; ok && r.seq == seq {
+			r.cancel()
 			delete(d.rings, key)
+			current = true
 		}
 		q := d.queues[qname]
 		if err != nil {
+			if !current {
+				return // the queue already stopped this ring (timeout, caller gone, answered elsewhere)
+			}
 			d.log.Info("agent did not answer", "agent", agentID, "entry", entry, "err", err)
 			q.Declined(entry, agentID, now)
+			if errors.Is(err, sip.ErrNotRegistered) {
+				d.agents[agentID].registered = false
+				d.setAll(agentID, queue.AgentLoggedOut, now)
+				return
+			}
+			d.rest(agentID, now)
 			return
 		}
 		if err := q.Answered(entry, agentID, now); err != nil {
@@ -351,6 +382,31 @@ func (d *dispatcher) ring(ctx context.Context, qname, entry, agentID, target str
 		}
 		d.tell(entry, holdEvent{agent: leg})
 	})
+}
+
+// rest keeps an agent from being rung for ringRest after a failed ring.
+func (d *dispatcher) rest(agentID string, now time.Time) {
+	a := d.agents[agentID]
+	if a.busy || a.resting {
+		return
+	}
+	a.resting = true
+	d.setAll(agentID, queue.AgentPaused, now)
+	time.AfterFunc(ringRest, func() {
+		d.do(func(now time.Time) {
+			a.resting = false
+			if !a.busy && (a.cfg.URI != "" || a.registered) {
+				d.setAll(agentID, queue.AgentReady, now)
+			}
+		})
+	})
+}
+
+// setAll sets an agent's state in every queue it serves.
+func (d *dispatcher) setAll(agentID string, st queue.AgentState, now time.Time) {
+	for _, qn := range d.agents[agentID].cfg.Queues {
+		d.queues[qn].SetAgentState(agentID, st, now)
+	}
 }
 
 // agentFree makes an agent available again in the queues other than qname (which tracks
@@ -458,8 +514,9 @@ func (d *dispatcher) dialCustomer(ctx context.Context, qname string, cb store.Ca
 		Trunk: qc.CallbackTrunk, FromUser: cmpOr(qc.Callback.CallerID, "hotline"), FromDisplay: "Hotline callback"})
 }
 
-func (d *dispatcher) dialAgent(ctx context.Context, agentID, target string) (*agentLeg, error) {
-	return d.dialLeg(ctx, agentID, target, sip.DialOptions{FromUser: "hotline", FromDisplay: "Hotline queue"})
+func (d *dispatcher) dialAgent(ctx context.Context, agentID, target, callerID string) (*agentLeg, error) {
+	// The agent sees who is calling: the caller's number, under the queue's name.
+	return d.dialLeg(ctx, agentID, target, sip.DialOptions{FromUser: cmpOr(callerID, "hotline"), FromDisplay: "Hotline queue"})
 }
 
 // dialLeg places an outbound call with its own RTP session.
@@ -504,6 +561,7 @@ func (d *dispatcher) join(qname string, e queue.Entry) (chan holdEvent, queue.De
 		dec, err := q.Join(e, now)
 		if err == nil {
 			d.waiters[e.ID] = ch
+			d.callers[e.ID] = e.CallerID
 		}
 		r <- res{dec, err}
 	})
@@ -515,6 +573,7 @@ func (d *dispatcher) join(qname string, e queue.Entry) (chan holdEvent, queue.De
 func (d *dispatcher) leave(qname, id string, reason queue.LeaveReason) {
 	d.do(func(now time.Time) {
 		delete(d.waiters, id)
+		delete(d.callers, id)
 		if q, ok := d.queues[qname]; ok {
 			q.Leave(id, now, reason)
 		}
@@ -527,9 +586,13 @@ func (d *dispatcher) completed(qname, agentID, entry string) {
 		delete(d.waiters, entry)
 		a := d.agents[agentID]
 		a.busy = false
+		loggedOut := a.cfg.User != "" && !a.registered
 		for _, qn := range a.cfg.Queues {
 			if qn == qname {
 				d.queues[qn].Completed(agentID, now)
+				if loggedOut { // unregistered during the call
+					d.queues[qn].SetAgentState(agentID, queue.AgentLoggedOut, now)
+				}
 				continue
 			}
 			st := queue.AgentReady

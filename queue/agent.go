@@ -35,6 +35,9 @@ func (s AgentState) String() string {
 	return fmt.Sprintf("agent-state(%d)", uint8(s))
 }
 
+// MarshalText writes the state's name, as the admin API shows it.
+func (s AgentState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // ParseAgentState reads a state name as String writes it.
 func ParseAgentState(name string) (AgentState, error) {
 	for i, n := range agentStateNames {

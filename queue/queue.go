@@ -50,20 +50,20 @@ const estimateWindow = 50
 type Entry struct {
 	// ID is unique within the queue: the call ID, or the stored
 	// callback's ID.
-	ID string
+	ID string `json:"id"`
 	// CallerID is the caller's number; it keys the abandoned place.
-	CallerID string
+	CallerID string `json:"caller_id"`
 	// Priority: higher is served first.
-	Priority int
+	Priority int `json:"priority"`
 	// Arrival is the original arrival time, which orders callers of equal
 	// priority; zero means now. A callback keeps it.
-	Arrival time.Time
+	Arrival time.Time `json:"arrival"`
 	// Callback marks a callback: its caller is not on the line.
-	Callback bool
+	Callback bool `json:"callback"`
 	// Attempts is how many times the callback's caller has been dialled.
-	Attempts int
+	Attempts int `json:"attempts"`
 	// Due is when the callback may next be dialled; zero means now.
-	Due time.Time
+	Due time.Time `json:"due"`
 }
 
 type entryState uint8
@@ -655,32 +655,32 @@ func (q *Queue) addService(d time.Duration) {
 // EntryStatus is one entry in a Snapshot.
 type EntryStatus struct {
 	Entry
-	Position int
-	Wait     time.Duration // estimate, or NoEstimate
-	OnLine   bool          // the caller is on the line (not a pending callback)
-	Ringing  bool          // agents ring for it
-	Dialing  bool          // a callback's caller is being dialled
+	Position int           `json:"position"`
+	Wait     time.Duration `json:"wait_ns"` // estimate, or NoEstimate
+	OnLine   bool          `json:"on_line"` // the caller is on the line (not a pending callback)
+	Ringing  bool          `json:"ringing"` // agents ring for it
+	Dialing  bool          `json:"dialing"` // a callback's caller is being dialled
 }
 
 // AgentStatus is one agent in a Snapshot.
 type AgentStatus struct {
-	ID    string
-	State AgentState
-	Since time.Time // last state change
-	Calls int       // calls answered from this queue
-	Entry string    // the entry it rings for, or is reserved for
+	ID    string     `json:"id"`
+	State AgentState `json:"state"`
+	Since time.Time  `json:"since"`           // last state change
+	Calls int        `json:"calls"`           // calls answered from this queue
+	Entry string     `json:"entry,omitempty"` // the entry it rings for, or is reserved for
 }
 
 // Snapshot is a queue's state for the admin API and metrics.
 type Snapshot struct {
-	Name      string
-	OnLine    int // callers waiting on the line
-	Callbacks int // callbacks holding a place
-	LoggedIn  int
-	Staffed   int // logged in and not paused
-	Ready     int
-	Entries   []EntryStatus // in queue order
-	Agents    []AgentStatus // in the order the queue first saw them
+	Name      string        `json:"name"`
+	OnLine    int           `json:"on_line"`   // callers waiting on the line
+	Callbacks int           `json:"callbacks"` // callbacks holding a place
+	LoggedIn  int           `json:"logged_in"`
+	Staffed   int           `json:"staffed"` // logged in and not paused
+	Ready     int           `json:"ready"`
+	Entries   []EntryStatus `json:"entries"` // in queue order
+	Agents    []AgentStatus `json:"agents"`  // in the order the queue first saw them
 }
 
 // Snapshot copies the queue's state.

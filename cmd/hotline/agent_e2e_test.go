@@ -77,3 +77,36 @@ func TestE2E_QueueAgentAnswersAndBothHear(t *testing.T) {
 	}
 	waitReady(t, s, 1) // the agent is free again
 }
+
+// An agent whose phone refuses (486) is not rung again at once: it rests, so that a busy or
+// broken phone is never flooded with INVITEs while a caller waits.
+func TestE2E_QueueBusyAgentIsNotFlooded(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    ring_timeout: 5s\n", agentYAML, agentSIP)
+	s, prompts := startTestServerWith(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "agent1", Password: "agentpw", Reject: 486})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+	waitReady(t, s, 1)
+	p := dialAs(t, ctx, s, withSystemPrompts(t, prompts), "erin")
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "3")
+	expectPrompts(t, ctx, p, "moh")
+	time.Sleep(3 * time.Second)
+	rings := 0
+	for more := true; more; {
+		select {
+		case <-agent.Rings():
+			rings++
+		default:
+			more = false
+		}
+	}
+	if rings != 1 {
+		t.Errorf("a busy agent was rung %d times in 3 s, want 1 (then a rest)", rings)
+	}
+}

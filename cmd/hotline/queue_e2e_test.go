@@ -140,7 +140,9 @@ func TestE2E_QueueFreezeKeyWorksOnHold(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	var qs struct {
-		Queues []struct{ OnLine int } `json:"queues"`
+		Queues []struct {
+			OnLine int `json:"on_line"`
+		} `json:"queues"`
 	}
 	json.NewDecoder(resp.Body).Decode(&qs)
 	if len(qs.Queues) != 1 || qs.Queues[0].OnLine != 0 {

@@ -58,8 +58,8 @@ ready() {
 		curl -fs -m 2 "http://$admin/api/v1/queues" >"$out/queues.json" 2>/dev/null &&
 			python3 -c '
 import json, sys
-qs = {q["Name"]: q for q in json.load(open(sys.argv[1]))["queues"]}
-sys.exit(qs.get("support", {}).get("Ready") != int(sys.argv[2]))' "$out/queues.json" "$n" &&
+qs = {q["name"]: q for q in json.load(open(sys.argv[1]))["queues"]}
+sys.exit(qs.get("support", {}).get("ready") != int(sys.argv[2]))' "$out/queues.json" "$n" &&
 			return 0
 		sleep 0.1
 	done
