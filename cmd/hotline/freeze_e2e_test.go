@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,7 +151,8 @@ func dialAs(t *testing.T, ctx context.Context, s *server, prompts map[string]*me
 func TestE2E_FreezeFromSubMenuMidPromptByCallerID(t *testing.T) {
 	t.Parallel()
 	h := newHook(t, "s3cret", 0)
-	cfg := freezeConfig(t, t.TempDir(), "  webhook: {url: "+h.srv.URL+", secret: s3cret}\n")
+	data := t.TempDir()
+	cfg := freezeConfig(t, data, "  webhook: {url: "+h.srv.URL+", secret: s3cret}\n")
 	s, prompts := startTestServerWith(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -180,6 +182,18 @@ func TestE2E_FreezeFromSubMenuMidPromptByCallerID(t *testing.T) {
 	reqs := h.waitDelivered(t)
 	if len(reqs) != 1 || reqs[0].key == "" || reqs[0].body["reference"] != ref || reqs[0].body["account"] != "10020030" {
 		t.Errorf("webhook requests %+v, want one signed request with the reference and an Idempotency-Key", reqs)
+	}
+
+	// `hotline freezes list` shows it too.
+	var out bytes.Buffer
+	cmd := freezesCmd()
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"list", "--config", cfg, "--data", data})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), ref) || !strings.Contains(out.String(), "10020030") {
+		t.Errorf("hotline freezes list:\n%s\nwant reference %s of account 10020030", out.String(), ref)
 	}
 }
 

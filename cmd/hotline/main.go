@@ -16,7 +16,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd(), callCmd(), tonesCmd(), simulateCmd(), graphCmd())
+	root.AddCommand(serveCmd(), validateCmd(), callCmd(), tonesCmd(), freezesCmd(), simulateCmd(), graphCmd())
 	if err := root.Execute(); err != nil {
 		if e, ok := err.(exitError); ok {
 			os.Exit(e.code)
