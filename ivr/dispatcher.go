@@ -250,6 +250,7 @@ func (d *dispatcher) do(f func(now time.Time)) { d.reqs <- f }
 func (d *dispatcher) run(ctx context.Context) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	var lastGauges time.Time
 	for {
 		select {
 		case f := <-d.reqs:
@@ -275,7 +276,28 @@ func (d *dispatcher) run(ctx context.Context) {
 				next = n
 			}
 		}
-		t.Reset(max(next.Sub(d.e.now()), time.Millisecond))
+		if now.Sub(lastGauges) >= time.Second {
+			lastGauges = now
+			d.gauges()
+		}
+		t.Reset(max(min(next.Sub(d.e.now()), time.Second), time.Millisecond))
+	}
+}
+
+// gauges publishes every queue's waiting callers and agent states (at most once a second).
+func (d *dispatcher) gauges() {
+	m := d.e.metrics
+	for name, q := range d.queues {
+		sn := q.Snapshot()
+		m.queueWaiting.WithLabelValues(name, "on_line").Set(float64(sn.OnLine))
+		m.queueWaiting.WithLabelValues(name, "callback").Set(float64(sn.Callbacks))
+		counts := map[queue.AgentState]int{}
+		for _, a := range sn.Agents {
+			counts[a.State]++
+		}
+		for st := queue.AgentLoggedOut; st <= queue.AgentPaused; st++ {
+			m.queueAgents.WithLabelValues(name, st.String()).Set(float64(counts[st]))
+		}
 	}
 }
 

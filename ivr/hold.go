@@ -66,12 +66,23 @@ func (c *call) hold(ctx context.Context, qname string, priority int) error {
 		c.sess.Loop(music)
 		c.playing = 0
 	}
-	leave := func(reason queue.LeaveReason) { d.leave(qname, id, reason) }
+	waited := func(outcome string) {
+		c.e.metrics.queueWait.WithLabelValues(qname, outcome).Observe(c.e.now().Sub(c.rec.Queue.JoinedAt).Seconds())
+	}
+	leave := func(reason queue.LeaveReason) {
+		d.leave(qname, id, reason)
+		outcome := OutcomeAbandoned
+		if reason == queue.LeaveExited {
+			outcome = "freeze"
+		}
+		waited(outcome)
+	}
 	for {
 		select {
 		case ev := <-events:
 			switch {
 			case ev.agent != nil:
+				waited(OutcomeAnswered)
 				return c.connect(ctx, qname, ev.agent)
 			case ev.kind == queue.KindAnnounce && c.playing != 0:
 				// Still speaking (an offer, or the last announcement): never cut it short.
@@ -179,6 +190,7 @@ func (c *call) takeCallback(ctx context.Context, qname string) (bool, error) {
 	c.playing = 0
 	c.playSystem(c.sysPrompt(promptCallbackConfirmed))
 	c.hangupWant, c.hangupWhy = true, OutcomeCallback
+	c.e.metrics.queueWait.WithLabelValues(qname, OutcomeCallback).Observe(c.e.now().Sub(c.rec.Queue.JoinedAt).Seconds())
 	return false, nil
 }
 

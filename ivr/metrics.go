@@ -21,6 +21,9 @@ type metrics struct {
 	reloads       *prometheus.CounterVec
 	freezes       *prometheus.CounterVec
 	callbacks     *prometheus.CounterVec
+	queueWaiting  *prometheus.GaugeVec
+	queueAgents   *prometheus.GaugeVec
+	queueWait     *prometheus.HistogramVec
 	webhooks      *prometheus.CounterVec
 	freezeRecord  prometheus.Histogram
 	freezeConfirm prometheus.Histogram
@@ -65,6 +68,19 @@ func newMetrics() *metrics {
 			Name: "hotline_sip_info_rejected_total",
 			Help: "SIP INFO requests answered 415: a body that is not a key press.",
 		}),
+		queueWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotline_queue_waiting",
+			Help: "Callers waiting in a queue: on the line, or as callbacks holding their place.",
+		}, []string{"queue", "kind"}),
+		queueAgents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotline_queue_agents",
+			Help: "Agents of a queue by state.",
+		}, []string{"queue", "state"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_queue_wait_seconds",
+			Help:    "How long callers waited on the line, by how the wait ended (answered, callback, abandoned, freeze).",
+			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 1200},
+		}, []string{"queue", "outcome"}),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_callbacks_total",
 			Help: "Callbacks: stored, then attempts by outcome (answered, no-answer, busy, error) and failed (attempts used up).",
@@ -92,7 +108,7 @@ func newMetrics() *metrics {
 			Help: "Config reloads by result (ok, refused).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads, m.callbacks, m.freezes, m.webhooks, m.freezeRecord, m.freezeConfirm,
+	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads, m.callbacks, m.queueWaiting, m.queueAgents, m.queueWait, m.freezes, m.webhooks, m.freezeRecord, m.freezeConfirm,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

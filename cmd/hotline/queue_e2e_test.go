@@ -115,6 +115,15 @@ func TestE2E_QueueMaxWaitOffersCallbackThatIsStored(t *testing.T) {
 	if len(qs.Queues) != 1 || qs.Queues[0].Callbacks != 1 {
 		t.Errorf("queues %+v, want support holding carol's place as a callback", qs.Queues)
 	}
+	m := getText(t, "http://"+s.AdminAddr+"/metrics")
+	for _, want := range []string{
+		`hotline_queue_wait_seconds_count{outcome="callback",queue="support"} 1`,
+		`hotline_callbacks_total{outcome="stored"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 // On hold, the freeze key still works.
