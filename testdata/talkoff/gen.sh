@@ -7,7 +7,7 @@
 #
 # `gen.sh large DIR` writes instead a large corpus to DIR, not to be committed: one English
 # text read by 23 espeak-ng languages x 5 voice variants x 3 pitches (345 files, about 2.8
-# hours, 80 MB), for `go test ./media -run TestInband_TalkOffLarge -talkoff-large DIR`.
+# hours, 80 MB), for `go test ./media -run TestInband_TalkOff -talkoff-large DIR`.
 set -euo pipefail
 # Repeatable: fixed seeds for sox's generators (pluck, noise, chorus) and no dither, so the same
 # tools give the same bytes.
