@@ -290,7 +290,7 @@ func (c *call) startLane(ctx context.Context) error {
 	if c.lastKeyAt.IsZero() {
 		c.lastKeyAt = c.e.now()
 	}
-	return c.laneDo(ctx, c.lane.start(f.lane.Accounts.byCallerID(c.rec.Caller.User)))
+	return c.laneDo(ctx, c.lane.start(f.lane.Accounts.byCallerID(c.callerID())))
 }
 
 // laneDo performs what the freeze lane asked, feeding it the answers of lookups, checks and
@@ -305,7 +305,7 @@ func (c *call) laneDo(ctx context.Context, act laneAct) error {
 		}
 		if act.Audit != "" {
 			fr.Refused = act.Audit
-			f.audit(ctx, c.rec.Caller.User, c.lane.account, "refused", act.Audit)
+			f.audit(ctx, c.callerID(), c.lane.account, "refused", act.Audit)
 		}
 		switch {
 		case act.Lookup != "":
@@ -316,7 +316,7 @@ func (c *call) laneDo(ctx context.Context, act laneAct) error {
 			continue
 		case act.Freeze != "":
 			fr.Account = act.Freeze
-			ref, refused, err := f.freeze(ctx, act.Freeze, c.rec.Caller.User, c.rec.CallID)
+			ref, refused, err := f.freeze(ctx, act.Freeze, c.callerID(), c.rec.CallID)
 			if err != nil {
 				c.e.log.Error("freeze not recorded", "call_id", c.rec.CallID, "account", act.Freeze, "err", err)
 			} else if refused == "" {
@@ -387,3 +387,12 @@ func (c *call) lanePlay(names []string) {
 }
 
 func msSince(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }
+
+// callerID is who the caller is for the freeze lane: the P-Asserted-Identity a carrier
+// vouched for, else the From user.
+func (c *call) callerID() string {
+	if c.rec.Asserted != nil && c.rec.Asserted.User != "" {
+		return c.rec.Asserted.User
+	}
+	return c.rec.Caller.User
+}

@@ -57,7 +57,10 @@ type Leg interface {
 // CallInfo is what the signalling layer knows of a call beyond the Leg.
 type CallInfo struct {
 	Caller Party
-	Source string
+	// Asserted is the P-Asserted-Identity a carrier vouched for (RFC 3325), when given;
+	// the freeze lane identifies the caller by it before the From user.
+	Asserted *Party
+	Source   string
 	// Info carries key presses that arrived by SIP INFO, when the signalling layer has them.
 	Info <-chan media.Digit
 }
@@ -206,11 +209,15 @@ func (e *Engine) SIPHandler() sip.Handler {
 			}
 			return 200
 		})
-		return e.ServeCall(ctx, l, CallInfo{
+		ci := CallInfo{
 			Caller: Party{User: f.User, Display: f.Display, URI: f.URI},
 			Source: l.Source(),
 			Info:   info,
-		})
+		}
+		if pai, ok := l.AssertedIdentity(); ok {
+			ci.Asserted = &Party{User: pai.User, Display: pai.Display, URI: pai.URI}
+		}
+		return e.ServeCall(ctx, l, ci)
 	})
 }
 
@@ -245,6 +252,7 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 	rec := &CallRecord{
 		CallID:      leg.ID(),
 		Caller:      info.Caller,
+		Asserted:    info.Asserted,
 		Source:      info.Source,
 		TreeVersion: menu.Tree.Version(),
 		Start:       e.now(),

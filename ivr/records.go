@@ -42,6 +42,7 @@ type PromptPlay struct {
 type CallRecord struct {
 	CallID      string            `json:"call_id"`
 	Caller      Party             `json:"caller"`
+	Asserted    *Party            `json:"asserted_identity,omitempty"` // P-Asserted-Identity, when given
 	Source      string            `json:"source,omitempty"`
 	Codec       string            `json:"codec,omitempty"`
 	DTMFMode    string            `json:"dtmf_mode,omitempty"`

@@ -47,6 +47,9 @@ type DialOptions struct {
 	// OnProgress, if set, is called with each provisional response
 	// (100-199) on the goroutine running Dial; it must return quickly.
 	OnProgress func(Progress)
+	// AssertedIdentity, when set, is sent as P-Asserted-Identity (RFC 3325), as a
+	// carrier's gateway does (Client.Dial: for tests and the test phone).
+	AssertedIdentity string
 }
 
 // Progress is a provisional response to an INVITE (RFC 3261 §21.1).
@@ -231,6 +234,9 @@ func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions
 	req.AppendHeader(contact)
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", c.cfg.UserAgent))
 	req.AppendHeader(sipmsg.NewHeader("Allow", clientAllow))
+	if o.AssertedIdentity != "" {
+		req.AppendHeader(sipmsg.NewHeader("P-Asserted-Identity", o.AssertedIdentity))
+	}
 	if len(sdp) > 0 {
 		req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 	}

@@ -112,6 +112,26 @@ func (l *Leg) ID() string { return l.id }
 // From returns the caller (From header).
 func (l *Leg) From() Party { return l.from }
 
+// AssertedIdentity returns the caller as the INVITE's P-Asserted-Identity names it (RFC
+// 3325: the identity a trusted carrier vouches for), and false when it has none or it does
+// not parse. When several are given (a SIP and a tel URI), the first is used.
+func (l *Leg) AssertedIdentity() (Party, bool) {
+	h := l.inv.GetHeader("P-Asserted-Identity")
+	if h == nil {
+		return Party{}, false
+	}
+	v := h.Value()
+	if i := strings.Index(v, ">,"); i >= 0 {
+		v = v[:i+1]
+	}
+	var u sipmsg.Uri
+	display, err := sipmsg.ParseAddressValue(strings.TrimSpace(v), &u, nil)
+	if err != nil || u.User == "" {
+		return Party{}, false
+	}
+	return partyOf(display, u), true
+}
+
 // To returns the called party (To header).
 func (l *Leg) To() Party { return l.to }
 

@@ -406,3 +406,25 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return b
 }
+
+// A carrier's P-Asserted-Identity identifies the caller even when the From user is anonymous.
+func TestE2E_FreezeByAssertedIdentity(t *testing.T) {
+	t.Parallel()
+	s, prompts := startTestServerWith(t, freezeConfig(t, t.TempDir(), ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: "anonymous", Prompts: prompts,
+		AssertedIdentity: `"Alice" <sip:+8613800138000@carrier.example>`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hangupQuietly(p) })
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "9")
+	ref := heardReference(t, ctx, p)
+	fr := freezesOf(t, s)
+	if len(fr.Freezes) != 1 || fr.Freezes[0].Account != "10020030" || fr.Freezes[0].Reference != ref ||
+		fr.Freezes[0].CallerID != "+8613800138000" {
+		t.Fatalf("freezes %+v, want Alice's account frozen for caller +8613800138000", fr.Freezes)
+	}
+}

@@ -32,6 +32,8 @@ type Options struct {
 	Prompts map[string]*media.Prompt
 	// DigitDuration is how long each key press lasts; default 100 ms.
 	DigitDuration time.Duration
+	// AssertedIdentity, when set, is sent as P-Asserted-Identity, as a carrier would.
+	AssertedIdentity string
 	// DTMFMode is how Press sends keys: rfc4733 (default), inband (tones in the audio),
 	// info (SIP INFO, application/dtmf-relay), or leak (RFC 4733 events on their own SSRC
 	// while the tone also plays in the audio, as many gateways do).
@@ -83,7 +85,7 @@ func Dial(ctx context.Context, uri string, o Options) (*Phone, error) {
 		return nil, fmt.Errorf("phone: %w", err)
 	}
 	p.client = client
-	call, err := client.Dial(ctx, uri, offer, sip.DialOptions{FromUser: o.FromUser, FromDisplay: o.FromDisplay, Transport: o.Transport})
+	call, err := client.Dial(ctx, uri, offer, sip.DialOptions{FromUser: o.FromUser, FromDisplay: o.FromDisplay, Transport: o.Transport, AssertedIdentity: o.AssertedIdentity})
 	if err != nil {
 		client.Close()
 		conn.Close()
