@@ -347,11 +347,10 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 			d.agentFree(dec.Agent, name, now)
 		}
 	case queue.KindDial:
-		leg := d.reserved[dec.Entry]
+		leg := d.reserved[dec.Entry] // nil for customer-first
 		delete(d.reserved, dec.Entry)
 		cbID, ok := d.cbIDs[dec.Entry]
-		if leg == nil || !ok || d.e.store == nil {
-			// Customer-first callbacks (no agent reserved) are not dialled yet.
+		if (dec.Agent != "" && leg == nil) || !ok || d.e.store == nil {
 			q.DialResult(dec.Entry, now, false)
 			return
 		}
@@ -448,19 +447,28 @@ func (d *dispatcher) agentFree(agentID, qname string, now time.Time) {
 	}
 }
 
-// dialCallback dials a callback's caller while the agent waits on the line (agent-first),
-// then bridges them. Each attempt is claimed in the store under a lease, so that one
-// callback is dialled by one dialler at a time, even across a crash.
+// dialCallback dials a callback's caller and connects them to an agent. Agent-first (agent
+// set): the agent already answered and waits on the line. Customer-first (agent nil): once
+// the caller answers they wait at their kept place, hearing music, until an agent answers.
+// Each attempt is claimed in the store under a lease, so that one callback is dialled by one
+// dialler at a time, even across a crash.
 func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID int64, agent *agentLeg) {
 	e := d.e
 	owner := fmt.Sprint("hotline-", os.Getpid())
 	const lease = 2 * time.Minute
+	releaseAgent := func() {
+		if agent != nil {
+			agent.call.Hangup(context.WithoutCancel(ctx)) // the agent waited on the line for nothing
+			agent.close()
+		}
+	}
 	fail := func(outcome store.Outcome, err error) {
 		d.log.Info("callback attempt failed", "callback", cbID, "outcome", outcome, "err", err)
-		agent.call.Hangup(context.WithoutCancel(ctx)) // the agent waited on the line for nothing
-		agent.close()
+		releaseAgent()
 		d.do(func(now time.Time) {
-			d.agentFree(agent.id, qname, now)
+			if agent != nil {
+				d.agentFree(agent.id, qname, now)
+			}
 			retryAt, derr := d.queues[qname].DialResult(entry, now, false)
 			if derr == nil {
 				if _, err := e.store.CompleteAttempt(context.WithoutCancel(ctx), cbID, owner, now, outcome, retryAt); err != nil {
@@ -474,12 +482,17 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID
 		})
 	}
 	if _, err := e.store.ClaimCallback(ctx, cbID, owner, e.now(), lease); err != nil {
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFinished) {
-			d.do(func(now time.Time) { d.queues[qname].Leave(entry, now, queue.LeaveCanceled) })
+		releaseAgent()
+		d.do(func(now time.Time) {
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFinished) {
+				d.queues[qname].Leave(entry, now, queue.LeaveCanceled)
+			} else {
+				d.queues[qname].DialResult(entry, now, false)
+			}
+		})
+		if agent != nil {
+			d.completed(qname, agent.id, entry)
 		}
-		agent.call.Hangup(context.WithoutCancel(ctx))
-		agent.close()
-		d.completed(qname, agent.id, entry)
 		return
 	}
 	cb, err := e.store.StartAttempt(ctx, cbID, owner, e.now(), lease)
@@ -498,7 +511,14 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID
 		return
 	}
 	defer cust.close()
+	var events chan holdEvent
+	if agent == nil {
+		events = make(chan holdEvent, 8)
+	}
 	d.do(func(now time.Time) {
+		if events != nil {
+			d.waiters[entry] = events // back on the line at the kept place
+		}
 		if _, err := d.queues[qname].DialResult(entry, now, true); err != nil {
 			d.log.Warn("callback answered but the queue disagrees", "callback", cbID, "err", err)
 		}
@@ -507,6 +527,11 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID
 		}
 		e.metrics.callbacks.WithLabelValues(string(store.OutcomeAnswered)).Inc()
 	})
+	if agent == nil {
+		if agent = d.awaitAgent(ctx, qname, entry, cust, events); agent == nil {
+			return
+		}
+	}
 	defer agent.close()
 	defer d.completed(qname, agent.id, entry)
 	br, err := media.Bridge(ctx, agent.sess, cust.sess, media.BridgeConfig{})
@@ -524,6 +549,29 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID
 	case <-ctx.Done():
 		agent.call.Hangup(context.WithoutCancel(ctx))
 		cust.call.Hangup(context.WithoutCancel(ctx))
+	}
+}
+
+// awaitAgent holds a customer-first callback's caller on the line with music until an agent
+// answers; nil when the caller hangs up first (they leave the queue) or the server stops.
+func (d *dispatcher) awaitAgent(ctx context.Context, qname, entry string, cust *agentLeg, events chan holdEvent) *agentLeg {
+	if moh := d.e.sys[cmpOr(d.cfgs[qname].Music, promptMusic)]; moh != nil {
+		cust.sess.Loop(moh)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if ev.agent != nil {
+				cust.sess.Stop()
+				return ev.agent
+			}
+		case <-cust.call.Done():
+			d.leave(qname, entry, queue.LeaveAbandoned)
+			return nil
+		case <-ctx.Done():
+			cust.call.Hangup(context.WithoutCancel(ctx))
+			return nil
+		}
 	}
 }
 

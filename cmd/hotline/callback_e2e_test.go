@@ -157,3 +157,62 @@ func TestE2E_CallbackUnansweredRetriedThenFailed(t *testing.T) {
 	}
 	waitReady(t, s, 1) // the agent is free again
 }
+
+// Customer-first callback: the caller's number is dialled first; once they answer they hear
+// music at their kept place until an agent answers, then the two hear each other.
+func TestE2E_CallbackCustomerFirst(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    max_wait: 1500ms\n    ring_timeout: 5s\n    callback: {mode: customer-first}\n", agentYAML, callbackSIP)
+	s, prompts := startTestServerWith(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	takeCallback(t, ctx, s, cfg)
+	all := withSystemPrompts(t, prompts)
+
+	home, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "carol", Password: "carolpw", Prompts: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { home.Close() })
+	// The agent's phone answers only after a while, so that carol waits on hold first.
+	agent, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "agent1", Password: "agentpw",
+		Prompts: prompts, AnswerDelay: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+
+	var cc, ac *phone.AgentCall
+	select {
+	case cc = <-home.Calls():
+	case ac = <-agent.Calls():
+		t.Fatal("the agent was connected before the caller was reached (want customer-first)")
+	case <-ctx.Done():
+		t.Fatal("the callback was not dialled")
+	}
+	if _, err := cc.WaitPrompt(ctx, "moh"); err != nil {
+		t.Fatalf("the called-back caller did not hear hold music while an agent was found: %v", err)
+	}
+	select {
+	case ac = <-agent.Calls():
+	case <-ctx.Done():
+		t.Fatal("no agent was connected to the called-back caller")
+	}
+	ac.Play(prompts["info"])
+	if _, err := cc.WaitPrompt(ctx, "info"); err != nil {
+		t.Fatalf("the caller did not hear the agent: %v", err)
+	}
+	cc.Play(prompts["sub"])
+	if _, err := ac.WaitPrompt(ctx, "sub"); err != nil {
+		t.Fatalf("the agent did not hear the caller: %v", err)
+	}
+	ac.Hangup(ctx)
+	select {
+	case <-cc.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller's leg did not end with the agent's")
+	}
+	if cb := waitCallback(t, s, "done"); cb.Attempts != 1 {
+		t.Errorf("callback %+v, want done after one attempt", cb)
+	}
+}
