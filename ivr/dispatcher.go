@@ -130,13 +130,15 @@ type dispatcher struct {
 	cbIDs    map[string]int64     // entry ID -> stored callback ID
 	reserved map[string]*agentLeg // entry ID -> the agent answered for its callback
 	dialer   Dialer
+	contacts contactLister // the registrar, when the dialer is one
+	codes    map[string]queue.AgentState
 	reqs     chan func(now time.Time)
 	log      *slog.Logger
 }
 
 // EnableQueues turns hold queues on; the dispatcher runs until ctx ends. dialer places
 // agent calls. Registered agents become ready through AgentRegistered.
-func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig, agents []AgentConfig, dialer Dialer) error {
+func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig, agents []AgentConfig, codes AgentCodesConfig, dialer Dialer) error {
 	if err := ValidateQueues(queues, agents); err != nil {
 		return err
 	}
@@ -144,8 +146,9 @@ func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig
 		e: e, queues: map[string]*queue.Queue{}, cfgs: queues, agents: map[string]*agentInfo{},
 		byUser: map[string]string{}, waiters: map[string]chan holdEvent{}, rings: map[string]ringState{}, callers: map[string]string{},
 		cbIDs: map[string]int64{}, reserved: map[string]*agentLeg{},
-		dialer: dialer, reqs: make(chan func(time.Time), 256), log: e.log,
+		dialer: dialer, reqs: make(chan func(time.Time), 256), log: e.log, codes: codes.states(),
 	}
+	d.contacts, _ = dialer.(contactLister)
 	for name, qc := range queues {
 		c := qc.Config
 		c.Name = name

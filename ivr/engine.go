@@ -131,6 +131,7 @@ func (e *Engine) SetStore(db *store.DB) { e.store = db }
 // ("moh.wav") and media.SayPrompts for each language ("numbers/en/20.wav", ...).
 func (e *Engine) LoadSystemPrompts(fsys fs.FS) error {
 	names := []string{promptMusic}
+	names = append(names, "queue/en/agent_ready", "queue/en/agent_paused", "queue/en/agent_logged_out", "queue/en/agent_unknown")
 	for _, lang := range []string{media.LangEN, media.LangZH} {
 		names = append(names, media.SayPrompts(lang)...)
 		for _, p := range []string{promptCallbackOffer, promptCallbackConfirmed, promptConnecting} {
@@ -192,6 +193,11 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 // SIPHandler adapts the engine to the sip server.
 func (e *Engine) SIPHandler() sip.Handler {
 	return sip.HandlerFunc(func(ctx context.Context, l *sip.Leg) error {
+		if d := e.dispatch; d != nil {
+			if st, ok := d.codes[l.To().User]; ok {
+				return e.serveAgentCode(ctx, l, st)
+			}
+		}
 		f := l.From()
 		info := make(chan media.Digit, 8)
 		// SIP INFO key presses (application/dtmf-relay, application/dtmf): 200 for a key,

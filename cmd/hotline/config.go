@@ -36,6 +36,8 @@ type Config struct {
 	// Queues are the hold queues by name; Agents the people who serve them.
 	Queues map[string]ivr.QueueConfig `mapstructure:"queues"`
 	Agents []ivr.AgentConfig          `mapstructure:"agents"`
+	// AgentCodes are the feature codes agents dial to change their state.
+	AgentCodes ivr.AgentCodesConfig `mapstructure:"agent_codes"`
 	// SystemPrompts is a directory of the prompts hold queues speak with (moh.wav,
 	// numbers/<lang>/, queue/<lang>/); default: the embedded set.
 	SystemPrompts string `mapstructure:"system_prompts"`

@@ -257,7 +257,7 @@ func (s *server) openQueues(ctx context.Context, l *loaded, srv *sip.Server) err
 	srv.OnRegister(func(user string, contacts []sip.Contact) {
 		s.eng.AgentRegistered(user, len(contacts) > 0)
 	})
-	if err := s.eng.EnableQueues(ctx, l.Queues, l.Agents, srv); err != nil {
+	if err := s.eng.EnableQueues(ctx, l.Queues, l.Agents, l.AgentCodes, srv); err != nil {
 		return err
 	}
 	s.log.Info("hold queues on", "queues", len(l.Queues), "agents", len(l.Agents))

@@ -80,6 +80,10 @@ en|please_hold|Please hold. An agent will be with you shortly.
 en|callback_offer|To be called back, press 1. You will keep your place in the queue. To keep waiting, press 2.
 en|callback_confirmed|Thank you. We will call you back as soon as an agent is free. Goodbye.
 en|connecting|Connecting you to an agent.
+en|agent_ready|You are ready for calls.
+en|agent_paused|You are paused. No calls will ring.
+en|agent_logged_out|You are logged out.
+en|agent_unknown|This phone is not a registered agent.
 zh-CN|position_before|您现在排在第
 zh-CN|position_after|位
 zh-CN|wait_is|预计等待时间

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hotline-ivr/hotline/media"
+	"github.com/hotline-ivr/hotline/media/sdp"
+	"github.com/hotline-ivr/hotline/sip"
+)
+
+// An agent changes its state by dialling feature codes from its registered softphone; the
+// same codes dialled from elsewhere with the agent's name change nothing.
+func TestE2E_AgentFeatureCodes(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    strategy: longest-idle\n", agentYAML, agentSIP)
+	s, _ := startTestServerWith(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtp.Close()
+	offer := sdp.Offer(sdp.OfferOptions{Addr: netip.MustParseAddrPort(rtp.LocalAddr().String()), Codecs: []media.CodecName{media.PCMU}})
+
+	dialCode := func(c *sip.Client, code string) {
+		t.Helper()
+		call, err := c.Dial(ctx, "sip:"+code+"@"+s.SIPAddr, offer, sip.DialOptions{FromUser: "agent1"})
+		if err != nil {
+			t.Fatalf("dial %s: %v", code, err)
+		}
+		select {
+		case <-call.Done(): // Hotline says what it did and hangs up
+		case <-ctx.Done():
+			t.Fatalf("dial %s: Hotline did not hang up", code)
+		}
+	}
+	phone, err := sip.NewClient(sip.ClientConfig{UserAgent: "agent-phone", Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	if _, err := phone.Register(ctx, "sip:"+s.SIPAddr, sip.RegisterOptions{User: "agent1", Password: "agentpw"}); err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Unregister(context.Background(), "sip:"+s.SIPAddr, sip.RegisterOptions{User: "agent1", Password: "agentpw"})
+	waitReady(t, s, 1)
+
+	dialCode(phone, "*22") // pause
+	waitReady(t, s, 0)
+	dialCode(phone, "*21") // ready again
+	waitReady(t, s, 1)
+
+	impostor, err := sip.NewClient(sip.ClientConfig{UserAgent: "impostor", Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impostor.Close()
+	dialCode(impostor, "*23") // logout, but not from agent1's registered phone
+	time.Sleep(200 * time.Millisecond)
+	waitReady(t, s, 1)
+}
