@@ -217,6 +217,15 @@ func (d *dispatcher) restoreCallbacks(ctx context.Context, now time.Time) error 
 	if len(d.cbIDs) > 0 {
 		d.log.Info("callbacks restored", "count", len(d.cbIDs))
 	}
+	for name, q := range d.queues {
+		abs, err := st.ListAbandoned(ctx, name, now)
+		if err != nil {
+			return fmt.Errorf("restore abandoned places: %w", err)
+		}
+		for _, a := range abs {
+			q.RestoreAbandoned(a.Caller, a.Arrival, a.Priority, a.Expires)
+		}
+	}
 	return nil
 }
 
@@ -635,6 +644,9 @@ func (d *dispatcher) join(qname string, e queue.Entry) (chan holdEvent, queue.De
 		if err == nil {
 			d.waiters[e.ID] = ch
 			d.callers[e.ID] = e.CallerID
+			if dec.Resumed && d.e.store != nil {
+				go d.e.store.DeleteAbandoned(context.Background(), qname, e.CallerID)
+			}
 		}
 		r <- res{dec, err}
 	})
@@ -647,8 +659,20 @@ func (d *dispatcher) leave(qname, id string, reason queue.LeaveReason) {
 	d.do(func(now time.Time) {
 		delete(d.waiters, id)
 		delete(d.callers, id)
-		if q, ok := d.queues[qname]; ok {
-			q.Leave(id, now, reason)
+		q, ok := d.queues[qname]
+		if !ok {
+			return
+		}
+		ent, err := q.Leave(id, now, reason)
+		if err == nil && reason == queue.LeaveAbandoned && ent.CallerID != "" && d.e.store != nil {
+			// Keep the place across a restart too, for abandon_window.
+			ab := store.Abandoned{Queue: qname, Caller: ent.CallerID, Arrival: ent.Arrival,
+				Priority: ent.Priority, Expires: now.Add(q.Config().AbandonWindow)}
+			go func() {
+				if err := d.e.store.SaveAbandoned(context.Background(), ab); err != nil {
+					d.log.Warn("abandoned place not stored", "queue", qname, "caller", ab.Caller, "err", err)
+				}
+			}()
 		}
 	})
 }

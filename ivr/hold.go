@@ -21,6 +21,9 @@ type QueueRecord struct {
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 	Callback   string     `json:"callback,omitempty"` // stored callback ID, when the caller took one
 	Offers     int        `json:"callback_offers,omitempty"`
+	// Resumed: the caller hung up earlier within the queue's abandon_window and got their
+	// old place back, ahead of those who came after their first arrival.
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // Outcomes of queued calls.
@@ -47,7 +50,7 @@ func (c *call) hold(ctx context.Context, qname string, priority int) error {
 	id := c.rec.CallID
 	events, dec, err := d.join(qname, queue.Entry{ID: id, CallerID: c.rec.Caller.User, Priority: priority})
 	now := c.e.now()
-	c.rec.Queue = &QueueRecord{Name: qname, JoinedAt: now, Position: dec.Position}
+	c.rec.Queue = &QueueRecord{Name: qname, JoinedAt: now, Position: dec.Position, Resumed: dec.Resumed}
 	c.e.records.publish(c.rec)
 	if err != nil {
 		c.e.log.Info("queue refused the caller", "call_id", id, "queue", qname, "err", err)

@@ -202,3 +202,64 @@ func TestE2E_FreezeThenRecoveryQueueAtTopPriority(t *testing.T) {
 		t.Fatalf("queue %+v, want the frozen caller first at priority 1000", qs.Queues)
 	}
 }
+
+// A caller who hangs up while waiting keeps their place for abandon_window, even across a
+// restart: calling back, they go ahead of a caller who came after their first call.
+func TestE2E_QueueAbandonedPlaceSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    abandon_window: 10m\n    announce_interval: 30s\n", "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	sctx, stop := context.WithCancel(context.Background())
+	s1, err := start(sctx, cfg, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s1.run(sctx, nil) }()
+	l, _ := loadConfig(cfg)
+	menu, err := buildMenu(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts := withSystemPrompts(t, menu.Prompts)
+	p := dialAs(t, ctx, s1, prompts, "frank")
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "3")
+	expectPrompts(t, ctx, p, "moh")
+	p.Hangup(ctx)
+	finishedCall(t, s1, p.ID())
+	time.Sleep(300 * time.Millisecond) // the place is written to the store
+	stop()
+	<-done
+
+	s2, _ := startTestServerWith(t, cfg)
+	later := dialAs(t, ctx, s2, prompts, "gina") // arrives after frank's first call
+	expectPrompts(t, ctx, later, "main")
+	later.Press(ctx, "3")
+	expectPrompts(t, ctx, later, "moh")
+	back := dialAs(t, ctx, s2, prompts, "frank")
+	expectPrompts(t, ctx, back, "main")
+	back.Press(ctx, "3")
+	expectPrompts(t, ctx, back, "moh")
+
+	var qs struct {
+		Queues []struct {
+			Entries []struct {
+				CallerID string `json:"caller_id"`
+			} `json:"entries"`
+		} `json:"queues"`
+	}
+	getJSON(t, "http://"+s2.AdminAddr+"/api/v1/queues", &qs)
+	if len(qs.Queues) != 1 || len(qs.Queues[0].Entries) != 2 || qs.Queues[0].Entries[0].CallerID != "frank" {
+		t.Fatalf("queue %+v, want frank (resumed) ahead of gina", qs.Queues)
+	}
+	var resp ivr.CallsResponse
+	getJSON(t, "http://"+s2.AdminAddr+"/api/v1/calls", &resp)
+	for _, r := range resp.Live {
+		if r.CallID == back.ID() && (r.Queue == nil || !r.Queue.Resumed) {
+			t.Errorf("frank's second call %+v, want resumed", r.Queue)
+		}
+	}
+}
