@@ -388,8 +388,8 @@ func (c *call) lanePlay(names []string) {
 
 func msSince(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }
 
-// callerID is who the caller is for the freeze lane: the P-Asserted-Identity a carrier
-// vouched for, else the From user.
+// callerID is the caller's number for the freeze lane, queues and callbacks: the
+// P-Asserted-Identity a carrier vouched for, else the From user.
 func (c *call) callerID() string {
 	if c.rec.Asserted != nil && c.rec.Asserted.User != "" {
 		return c.rec.Asserted.User

@@ -48,7 +48,7 @@ const (
 func (c *call) hold(ctx context.Context, qname string, priority int) error {
 	d := c.e.dispatch
 	id := c.rec.CallID
-	events, dec, err := d.join(qname, queue.Entry{ID: id, CallerID: c.rec.Caller.User, Priority: priority})
+	events, dec, err := d.join(qname, queue.Entry{ID: id, CallerID: c.callerID(), Priority: priority})
 	now := c.e.now()
 	c.rec.Queue = &QueueRecord{Name: qname, JoinedAt: now, Position: dec.Position, Resumed: dec.Resumed}
 	c.e.records.publish(c.rec)
@@ -175,7 +175,7 @@ func (c *call) takeCallback(ctx context.Context, qname string) (bool, error) {
 	var cbID int64
 	if c.e.store != nil {
 		cb, err := c.e.store.AddCallback(ctx, store.NewCallback{
-			Queue: qname, CallerNumber: c.rec.Caller.User, CallerName: c.rec.Caller.Display,
+			Queue: qname, CallerNumber: c.callerID(), CallerName: c.rec.Caller.Display,
 			CallID: c.rec.CallID, Arrival: c.rec.Queue.JoinedAt,
 		}, c.e.now())
 		if err != nil {
