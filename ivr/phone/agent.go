@@ -28,12 +28,15 @@ const agentTimeout = 2 * time.Second
 // AgentOptions configures an Agent.
 type AgentOptions struct {
 	// Registrar is where to register: host:port (UDP unless Transport says otherwise),
-	// or a SIP URI such as "sip:127.0.0.1:5060;transport=tcp".
+	// or a SIP URI such as "sip:127.0.0.1:5060;transport=tcp". Empty: the agent does not
+	// register; it only listens (at Addr) and answers, as a SIP endpoint reached at a fixed
+	// URI does (a static agent, or a customer's phone behind a trunk).
 	Registrar string
 	// Transport is "udp" (default) or "tcp", for the registration and so for the calls the
 	// registrar routes to the agent.
 	Transport string
-	// User and Password are the digest credentials (the registrar's account).
+	// User and Password are the digest credentials (the registrar's account). User is
+	// required with a Registrar.
 	User     string
 	Password string
 	// Expires is the registration lifetime asked for; 0: the registrar's default. The agent
@@ -52,6 +55,11 @@ type AgentOptions struct {
 	// DigitDuration and DTMFMode are how AgentCall.Press sends keys, as in Options.
 	DigitDuration time.Duration
 	DTMFMode      string
+	// Challenge, when its Realm is set, makes the agent demand digest authentication of
+	// each INVITE as a carrier does of a trunk's calls (sip.InviteAuth): 407 with a
+	// Proxy-Authenticate challenge first, 403 for wrong credentials. Only an authenticated
+	// INVITE rings. Its OnCheck sees every outcome.
+	Challenge sip.InviteAuth
 }
 
 // Ring is one INVITE the agent was offered, whatever became of it.
@@ -62,9 +70,10 @@ type Ring struct {
 }
 
 // Agent is a test agent softphone: a SIP user agent registered with digest
-// authentication that rings on INVITEs and answers them (or rejects them, or lets them
-// ring) as its options say, with its own RTP socket and media session on 127.0.0.1 per
-// answered call. It stands in for the human agent of a hold queue.
+// authentication (or, without a registrar, reached at its address) that rings on INVITEs
+// and answers them (or rejects them, or lets them ring) as its options say, with its own
+// RTP socket and media session on 127.0.0.1 per answered call. It stands in for the human
+// agent of a hold queue, or for a customer's phone.
 type Agent struct {
 	opts      AgentOptions
 	registrar string // SIP URI
@@ -108,11 +117,11 @@ func (c *AgentCall) Hangup(ctx context.Context) error {
 }
 
 // NewAgent starts an agent softphone on 127.0.0.1 (ephemeral SIP and RTP ports), registers
-// it with o.Registrar and returns once the registrar has accepted it. Close unregisters it
-// and ends its calls.
+// it with o.Registrar and returns once the registrar has accepted it; without a Registrar
+// it returns at once, listening at Addr. Close unregisters it and ends its calls.
 func NewAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
-	if o.User == "" || o.Registrar == "" {
-		return nil, errors.New("phone: new agent: want a registrar and a user")
+	if o.Registrar != "" && o.User == "" {
+		return nil, errors.New("phone: new agent: a registrar wants a user")
 	}
 	if o.Reject != 0 && o.Reject != NoAnswer && (o.Reject < 300 || o.Reject > 699) {
 		return nil, fmt.Errorf("phone: new agent: reject %d: want 300-699 or NoAnswer", o.Reject)
@@ -121,10 +130,10 @@ func NewAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 		o.DigitDuration = 100 * time.Millisecond
 	}
 	registrar := o.Registrar
-	if !strings.HasPrefix(strings.ToLower(registrar), "sip:") {
+	if registrar != "" && !strings.HasPrefix(strings.ToLower(registrar), "sip:") {
 		registrar = "sip:" + registrar
 	}
-	client, err := sip.NewClient(sip.ClientConfig{UserAgent: "Hotline-agent", Host: "127.0.0.1"})
+	client, err := sip.NewClient(sip.ClientConfig{UserAgent: "Hotline-agent", Host: "127.0.0.1", InviteAuth: o.Challenge})
 	if err != nil {
 		return nil, fmt.Errorf("phone: new agent %s: %w", o.User, err)
 	}
@@ -139,6 +148,9 @@ func NewAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 	}
 	a.ctx, a.stop = context.WithCancel(context.Background())
 	client.OnInvite(a.onInvite)
+	if registrar == "" {
+		return a, nil
+	}
 	if err := a.Register(ctx); err != nil {
 		a.shutdown()
 		return nil, errors.Join(err, client.Close())
@@ -148,6 +160,10 @@ func NewAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 
 // User returns the agent's user name.
 func (a *Agent) User() string { return a.opts.User }
+
+// Addr returns the host:port the agent's SIP UDP socket listens on: with no Registrar,
+// call it at sip:USER@Addr.
+func (a *Agent) Addr() string { return a.client.Addr() }
 
 // Calls delivers each call the agent answered, as it answers it (the caller's ACK may
 // still be on its way). When 16 answered calls wait undelivered, further INVITEs get 486.
@@ -178,6 +194,9 @@ func (a *Agent) regOptions() sip.RegisterOptions {
 // Register (re-)registers the agent, with digest authentication, and keeps the binding
 // refreshed until Unregister or Close: the agent logs in.
 func (a *Agent) Register(ctx context.Context) error {
+	if a.registrar == "" {
+		return errors.New("phone: agent: register: no registrar")
+	}
 	granted, err := a.client.Register(ctx, a.registrar, a.regOptions())
 	if err != nil {
 		return fmt.Errorf("phone: agent: %w", err)
@@ -223,6 +242,9 @@ func (a *Agent) Unregister(ctx context.Context) error {
 		a.refresh = nil
 	}
 	a.mu.Unlock()
+	if a.registrar == "" {
+		return errors.New("phone: agent: unregister: no registrar")
+	}
 	if err := a.client.Unregister(ctx, a.registrar, a.regOptions()); err != nil {
 		return fmt.Errorf("phone: agent: %w", err)
 	}

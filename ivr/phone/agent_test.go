@@ -441,7 +441,6 @@ func TestNewAgent_BadOptions(t *testing.T) {
 		name string
 		o    AgentOptions
 	}{
-		{"no registrar", AgentOptions{User: "agent1"}},
 		{"no user", AgentOptions{Registrar: "127.0.0.1:5060"}},
 		{"reject 200", AgentOptions{Registrar: "127.0.0.1:5060", User: "agent1", Reject: 200}},
 	}
@@ -451,6 +450,71 @@ func TestNewAgent_BadOptions(t *testing.T) {
 			if a, err := NewAgent(context.Background(), tc.o); err == nil {
 				a.Close()
 				t.Fatal("NewAgent accepted bad options")
+			}
+		})
+	}
+}
+
+// Without a registrar the agent only listens, at Addr; with a Challenge it demands digest
+// credentials of each INVITE as a carrier does: a trunk with the right password gets
+// through after the 407, one with the wrong password gets 403 and never rings the phone.
+func TestAgent_WithoutRegistrarChallengesLikeACarrier(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		password string
+		want     []sip.AuthCheck
+		wantCode int // the Dial's *sip.RejectError; 0: answered
+	}{
+		{"right password", "trunkpw", []sip.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline"}}, 0},
+		{"wrong password", "nope", []sip.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline", Code: 403}}, 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var got []sip.AuthCheck
+			a, err := NewAgent(testCtx(t), AgentOptions{Challenge: sip.InviteAuth{Realm: "carrier", User: "hotline", Password: "trunkpw",
+				OnCheck: func(c sip.AuthCheck) { mu.Lock(); got = append(got, c); mu.Unlock() }}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close() })
+			srv, err := sip.NewServer(sip.Config{UserAgent: "Trunk-Test", Trunks: []sip.Trunk{{Name: "carrier",
+				URI: "sip:" + a.Addr(), Username: "hotline", Password: tc.password}}},
+				sip.HandlerFunc(func(context.Context, *sip.Leg) error { return errors.New("no calls here") }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Go(func() { _ = srv.ServeUDP(ctx, pc) })
+			t.Cleanup(func() { cancel(); wg.Wait() })
+
+			_, err = dialAgent(t, testCtx(t), &registrar{Server: srv}, "carol", sip.DialOptions{Trunk: "carrier"})
+			var re *sip.RejectError
+			switch {
+			case tc.wantCode == 0 && err != nil:
+				t.Fatalf("Dial through the trunk: %v", err)
+			case tc.wantCode != 0 && (!errors.As(err, &re) || re.Code != tc.wantCode):
+				t.Fatalf("Dial through the trunk = %v, want RejectError %d", err, tc.wantCode)
+			case tc.wantCode == 0:
+				recv(t, a.Calls(), "the answered call")
+			default:
+				select {
+				case r := <-a.Rings():
+					t.Errorf("rang (%+v) without valid credentials", r)
+				default:
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("auth checks %+v, want %+v", got, tc.want)
 			}
 		})
 	}
