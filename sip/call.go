@@ -46,6 +46,9 @@ type Call struct {
 	done    chan struct{}
 	from    Party
 	to      Party
+	// answering, for a call the Client answers, is closed once its 200 has been written
+	// (and ACKed or given up on): a BYE must not race the 2xx inside sipgo.
+	answering chan struct{}
 
 	mu         sync.Mutex
 	cause      error
@@ -121,6 +124,13 @@ func (c *Call) Hangup(ctx context.Context) error {
 }
 
 func (c *Call) hangup(ctx context.Context, cause error) error {
+	if c.answering != nil {
+		select {
+		case <-c.answering:
+		case <-ctx.Done():
+			return fmt.Errorf("call %s: hangup before the answer went out: %w", c.id, context.Cause(ctx))
+		}
+	}
 	if c.Cause() != nil {
 		return nil
 	}

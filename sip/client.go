@@ -516,6 +516,8 @@ func (c *Client) onInviteReq(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	call.to = partyOf(inv.To().DisplayName, inv.To().Address)
 	call.remoteCSeq = inv.CSeq().SeqNo
 	call.forget = c.forget
+	call.answering = make(chan struct{})
+	defer close(call.answering)
 	c.mu.Lock()
 	c.calls[call.dialogID] = call
 	c.mu.Unlock()

@@ -124,14 +124,10 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 		}
 		return nil, err
 	}
-	if s.udp, err = net.ListenPacket("udp", l.SIP.Listen); err != nil {
+	if s.udp, s.tcp, err = listenSIP(l.SIP.Listen); err != nil {
 		return fail(fmt.Errorf("sip.listen: %w", err))
 	}
 	s.SIPAddr = s.udp.LocalAddr().String()
-	if s.tcp, err = net.Listen("tcp", s.SIPAddr); err != nil {
-		s.udp.Close()
-		return fail(fmt.Errorf("sip.listen: %w", err))
-	}
 	if s.aln, err = net.Listen("tcp", l.Admin.Listen); err != nil {
 		s.udp.Close()
 		s.tcp.Close()
@@ -273,4 +269,24 @@ func (s *server) openFreezeLane(ctx context.Context, l *loaded) error {
 	s.eng.EnableFreeze(ctx, ivr.FreezeLane{Config: l.Freeze, Store: s.db, Accounts: accounts})
 	s.log.Info("freeze lane on", "store", s.db.Path(), "accounts", path, "webhook", l.Freeze.Webhook.URL != "")
 	return nil
+}
+
+// listenSIP binds UDP and TCP on the same address. With port 0 the UDP port is chosen first
+// and TCP may find that number taken by another socket: then it tries another pair.
+func listenSIP(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if port != "0" || try == 20 {
+			return nil, nil, err
+		}
+	}
 }
