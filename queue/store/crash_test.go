@@ -82,9 +82,6 @@ func crashHelper(path string) {
 // there, and no callback is claimed twice: not while the dead process's
 // lease holds, and once each after.
 func TestCrash_KillDuringWrites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns a process")
-	}
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "crash.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1") // TestMain runs crashHelper
