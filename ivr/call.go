@@ -48,7 +48,7 @@ func (c *call) run(ctx context.Context) error {
 			c.timer.Stop()
 		}
 	}()
-	var ev menus.Event = menus.Started{At: c.rec.Start}
+	var ev menus.Event = menus.Started{At: c.rec.Start, Language: c.rec.Language}
 	for {
 		if err := c.do(ctx, c.machine.Step(ev)); err != nil {
 			return c.end(err)
@@ -371,7 +371,7 @@ func (c *call) lanePlay(names []string) {
 		if d, ok := strings.CutPrefix(n, laneDigitPrefix); ok {
 			n = "digit_" + d
 		}
-		p, ok := c.menu.Prompts[c.rec.Language+"/"+n]
+		p, ok := c.menu.Prompts[strings.ToLower(c.rec.Language)+"/"+n]
 		if !ok {
 			p, ok = c.menu.Prompts[n]
 		}

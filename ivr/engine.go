@@ -304,8 +304,8 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 	}
 	rec.Codec = string(neg.Codec.Name)
 
-	mode, trunk := e.cfg.DTMF.resolve(info.Source, info.Caller.User)
-	rec.DTMFMode = mode
+	mode, trunk, lang := e.cfg.DTMF.resolve(info.Source, info.Caller.User)
+	rec.DTMFMode, rec.Language = mode, lang
 	policy := newCallDTMF(mode, neg.DTMFPT != 0)
 	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote, Inband: policy.inband})
 	sess.Start(ctx)

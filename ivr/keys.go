@@ -36,6 +36,9 @@ type DTMFEndpoint struct {
 	Source string `mapstructure:"source"` // e.g. 203.0.113.7 or 203.0.113.0/24
 	User   string `mapstructure:"user"`   // From user, e.g. a softphone's account
 	Mode   string `mapstructure:"mode"`
+	// Language is the prompt language for calls from this endpoint (a trunk serving one
+	// country, say), e.g. zh-CN; empty: the menu's default.
+	Language string `mapstructure:"language"`
 }
 
 func validMode(m string) bool {
@@ -56,7 +59,7 @@ func (c DTMFConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("dtmf.dedupe_window: must not be negative"))
 	}
 	for i, e := range c.Endpoints {
-		if !validMode(e.Mode) || e.Mode == "" {
+		if !validMode(e.Mode) {
 			errs = append(errs, fmt.Errorf("dtmf.endpoints.%d.mode: %q is not one of auto, rfc4733, inband, info, both", i, e.Mode))
 		}
 		if e.Source == "" && e.User == "" {
@@ -82,8 +85,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// resolve returns the mode and the metrics label of a call from source (host:port) and From user.
-func (c DTMFConfig) resolve(source, user string) (mode, trunk string) {
+// resolve returns the DTMF mode, the metrics label and the prompt language of a call from
+// source (host:port) and From user.
+func (c DTMFConfig) resolve(source, user string) (mode, trunk, lang string) {
 	var src netip.Addr
 	if ap, err := netip.ParseAddrPort(source); err == nil {
 		src = ap.Addr().Unmap()
@@ -102,12 +106,13 @@ func (c DTMFConfig) resolve(source, user string) (mode, trunk string) {
 		if name == "" {
 			name = fmt.Sprintf("endpoint%d", i)
 		}
-		return e.Mode, name
+		mode := e.Mode
+		if mode == "" {
+			mode = cmpOr(c.Mode, DTMFAuto)
+		}
+		return mode, name, e.Language
 	}
-	if c.Mode == "" {
-		return DTMFAuto, "default"
-	}
-	return c.Mode, "default"
+	return cmpOr(c.Mode, DTMFAuto), "default", ""
 }
 
 // callDTMF is the DTMF policy of one call once the SDP is negotiated.

@@ -67,7 +67,7 @@ func TestDTMFConfig_ResolvePerEndpoint(t *testing.T) {
 		{"[::ffff:203.0.113.5]:5060", "x", DTMFInband, "carrier-a"},
 	}
 	for _, tc := range tests {
-		if m, tr := c.resolve(tc.source, tc.user); m != tc.mode || tr != tc.trunk {
+		if m, tr, _ := c.resolve(tc.source, tc.user); m != tc.mode || tr != tc.trunk {
 			t.Errorf("resolve(%s, %s) = %s/%s, want %s/%s", tc.source, tc.user, m, tr, tc.mode, tc.trunk)
 		}
 	}

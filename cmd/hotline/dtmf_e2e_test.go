@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hotline-ivr/hotline/ivr"
 	"github.com/hotline-ivr/hotline/ivr/phone"
+	"github.com/hotline-ivr/hotline/media"
 )
 
 // walkKeys dials with opts, presses 1 (sub menu), * (back to main), 1 again, and returns the
@@ -121,4 +123,22 @@ func grepLines(text, substr string) string {
 		}
 	}
 	return fmt.Sprint(strings.Join(out, "\n"))
+}
+
+// A trunk or softphone matched by dtmf.endpoints can carry the prompt language: its callers
+// hear that language's prompts from the first one.
+func TestE2E_EndpointLanguage(t *testing.T) {
+	t.Parallel()
+	prompts, _ := filepath.Abs("../../testdata/prompts")
+	cfg := e2eConfigWith(t, "dtmf:\n  endpoints:\n    - {name: zh-trunk, user: zhuser, language: zh-CN}\n")
+	b := mustRead(t, cfg)
+	b = strings.Replace(b, "menus:\n", "menus:\n  languages:\n    zh-CN:\n      prompts:\n        main: {file: "+prompts+"/info.wav, text: 主菜单}\n", 1)
+	writeFile(t, cfg, b)
+	s, menuPrompts := startTestServerWith(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	zh := dialAs(t, ctx, s, map[string]*media.Prompt{"zh-main": menuPrompts["zh-cn/main"], "main": menuPrompts["main"]}, "zhuser")
+	expectPrompts(t, ctx, zh, "zh-main")
+	other := dialAs(t, ctx, s, map[string]*media.Prompt{"zh-main": menuPrompts["zh-cn/main"], "main": menuPrompts["main"]}, "someone")
+	expectPrompts(t, ctx, other, "main")
 }
