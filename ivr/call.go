@@ -16,16 +16,17 @@ var errCallOver = errors.New("call over")
 
 // call is the state of one call, owned by its goroutine (STYLE.md C1): no mutex.
 type call struct {
-	e       *Engine
-	leg     Leg
-	sess    *media.Session
-	menu    *Menu
-	machine *menus.Machine
-	rec     *CallRecord
-	info    <-chan media.Digit // SIP INFO key presses; nil when none
-	dtmf    callDTMF
-	keys    keyFilter
-	trunk   string
+	e        *Engine
+	leg      Leg
+	sess     *media.Session
+	menu     *Menu
+	machine  *menus.Machine
+	rec      *CallRecord
+	info     <-chan media.Digit // SIP INFO key presses; nil when none
+	dtmf     callDTMF
+	policies <-chan callDTMF // a re-INVITE changed the SDP: the DTMF policy re-evaluated
+	keys     keyFilter
+	trunk    string
 
 	timer   *time.Timer // the digit timer; nil until first started
 	timerOn bool
@@ -228,6 +229,8 @@ func (c *call) wait(ctx context.Context) (menus.Event, error) {
 				continue
 			}
 			return menus.TimerFired{ID: c.timerID}, nil
+		case p := <-c.policies:
+			c.dtmf = p
 		case <-c.leg.Done():
 			c.rec.Outcome = OutcomeCallerHangup
 			return nil, errCallOver

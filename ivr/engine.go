@@ -63,6 +63,8 @@ type CallInfo struct {
 	Source   string
 	// Info carries key presses that arrived by SIP INFO, when the signalling layer has them.
 	Info <-chan media.Digit
+	// reinvite answers re-INVITEs once the media is up; nil when the leg cannot send them.
+	reinvite *reinviter
 }
 
 // Menu is a compiled menu tree with its prompts loaded, shared read-only by every call
@@ -220,6 +222,8 @@ func (e *Engine) SIPHandler() sip.Handler {
 			Source: l.Source(),
 			Info:   info,
 		}
+		ci.reinvite = newReinviter()
+		l.OnReinvite(ci.reinvite.answer)
 		if pai, ok := l.AssertedIdentity(); ok {
 			ci.Asserted = &Party{User: pai.User, Display: pai.Display, URI: pai.URI}
 		}
@@ -313,6 +317,11 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 		sess.Close()
 		e.metrics.addSession(sess.Stats())
 	}()
+	var policies <-chan callDTMF
+	if info.reinvite != nil {
+		info.reinvite.ready(local, neg.Codec, mode, sess)
+		policies = info.reinvite.policy
+	}
 
 	if err := leg.Answer(ctx, answer); err != nil {
 		rec.Outcome = outcomeFromCause(ctx, OutcomeError)
@@ -323,7 +332,7 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 		window = 250 * time.Millisecond
 	}
 	c := &call{e: e, leg: leg, sess: sess, menu: menu, machine: menus.NewMachine(menu.Tree), rec: rec,
-		info: info.Info, dtmf: policy, keys: keyFilter{window: window}, trunk: trunk}
+		info: info.Info, dtmf: policy, policies: policies, keys: keyFilter{window: window}, trunk: trunk}
 	return c.run(ctx)
 }
 

@@ -145,8 +145,8 @@ func Bridge(ctx context.Context, a, b *Session, cfg BridgeConfig) (*Bridged, err
 	br := &Bridged{
 		a:  a,
 		b:  b,
-		ab: newRelayQueue(a.cfg, b.cfg, cfg.DropEvents),
-		ba: newRelayQueue(b.cfg, a.cfg, cfg.DropEvents),
+		ab: newRelayQueue(a.current(), b.current(), cfg.DropEvents),
+		ba: newRelayQueue(b.current(), a.current(), cfg.DropEvents),
 	}
 	br.la = &bridgeLink{in: br.ab, out: br.ba, report: cfg.DigitsA}
 	br.lb = &bridgeLink{in: br.ba, out: br.ab, report: cfg.DigitsB}

@@ -135,6 +135,12 @@ type Session struct {
 	// feeds link.in, the writer drains link.out.
 	link atomic.Pointer[bridgeLink]
 
+	// Renegotiated by a re-INVITE (Renegotiate): the telephone-event payload type, whether
+	// the in-band detector runs, and a request to latch afresh to the next source heard.
+	dtmfPT   atomic.Uint32
+	inbandOn atomic.Bool
+	relatch  atomic.Bool
+
 	rx receiver // owned by the reader goroutine
 	tx sender   // owned by the writer goroutine
 }
@@ -211,6 +217,8 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 	if cfg.Inband {
 		s.rx.inband = NewInbandDetector()
 	}
+	s.dtmfPT.Store(uint32(cfg.DTMFPT))
+	s.inbandOn.Store(cfg.Inband)
 	for i := range s.tx.silence {
 		s.tx.silence[i] = Silence(cfg.Codec.Name)
 	}
@@ -268,6 +276,32 @@ func (s *Session) Close() error {
 	}
 	_ = s.conn.SetReadDeadline(time.Time{})
 	return nil
+}
+
+// Renegotiate applies a re-INVITE's new answer (RFC 3264 §8) without a gap in the stream:
+// where RTP goes (latching afresh to the next source heard), the telephone-event payload
+// type (0: none) and whether in-band tones are listened for. The codec stays: the caller
+// answers a re-INVITE with the current one or refuses it.
+func (s *Session) Renegotiate(remote netip.AddrPort, dtmfPT uint8, inband bool) {
+	s.mu.Lock()
+	if remote.IsValid() && remote != s.remote {
+		s.remote = remote
+		s.relatch.Store(true)
+	}
+	s.mu.Unlock()
+	s.dtmfPT.Store(uint32(dtmfPT))
+	s.inbandOn.Store(inband)
+}
+
+// current is the session's configuration as last negotiated.
+func (s *Session) current() SessionConfig {
+	c := s.cfg
+	c.DTMFPT = uint8(s.dtmfPT.Load())
+	c.Inband = s.inbandOn.Load()
+	s.mu.Lock()
+	c.Remote = s.remote
+	s.mu.Unlock()
+	return c
 }
 
 // LocalAddr returns the socket's local address.
@@ -338,7 +372,7 @@ func (s *Session) Stop() {
 // 32 are ignored. SendDigit never blocks.
 func (s *Session) SendDigit(key byte, d time.Duration) {
 	code, ok := EventCode(key)
-	if !ok || s.cfg.DTMFPT == 0 {
+	if !ok || s.dtmfPT.Load() == 0 {
 		return
 	}
 	s.queue(digitReq{event: true, code: code, duration: eventSamples(d)})
@@ -380,7 +414,7 @@ func (s *Session) SendDigitAndTone(key byte, d time.Duration) {
 	}
 	n := eventSamples(d)
 	s.queue(digitReq{
-		event:    s.cfg.DTMFPT != 0,
+		event:    s.dtmfPT.Load() != 0,
 		code:     code,
 		duration: n,
 		tone:     toneFrames(key, time.Duration(n)*(time.Second/ClockRate), s.cfg.Codec.Name),
@@ -452,6 +486,9 @@ func (s *Session) readOne(buf []byte) error {
 func (s *Session) receive(b []byte, from netip.AddrPort) {
 	r := &s.rx
 	from = unmap(from)
+	if r.latched && s.relatch.Load() && s.relatch.CompareAndSwap(true, false) {
+		r.latched = false // a re-INVITE moved the far end: latch to whoever speaks next
+	}
 	if r.latched && from != r.source {
 		s.stats.ignored.Add(1)
 		return
@@ -475,8 +512,9 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 	s.stats.packetsIn.Add(1)
 	s.stats.bytesIn.Add(uint64(len(b)))
 
+	dtmfPT := uint8(s.dtmfPT.Load())
 	switch pt := r.pkt.PayloadType; {
-	case s.cfg.DTMFPT != 0 && pt == s.cfg.DTMFPT:
+	case dtmfPT != 0 && pt == dtmfPT:
 		now := time.Now()
 		key, ok := r.dtmf.Packet(r.pkt.SSRC, r.pkt.Timestamp, r.pkt.Payload, now)
 		if ok {
@@ -493,10 +531,13 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 		if l := s.link.Load(); l != nil {
 			l.in.push(r.pkt.Payload)
 		}
-		if r.inband != nil {
+		if s.inbandOn.Load() {
+			if r.inband == nil {
+				r.inband = NewInbandDetector() // turned on by a re-INVITE
+			}
 			s.detect(r.pkt.Payload)
 		}
-		if s.cfg.DTMFPT != 0 {
+		if dtmfPT != 0 {
 			if r.count++; r.count >= expireEvery {
 				s.expire(time.Now())
 			}
@@ -704,7 +745,7 @@ func (s *Session) sendEvent(remote netip.AddrPort) {
 	}
 	var payload [eventPayloadSize]byte
 	AppendEvent(payload[:0], w.ev.code, end, eventVolume, w.evDur)
-	if s.send(remote, s.cfg.DTMFPT, !w.evStarted, w.evTS, payload[:]) {
+	if s.send(remote, uint8(s.dtmfPT.Load()), !w.evStarted, w.evTS, payload[:]) {
 		w.evStarted = true
 	}
 	if w.evEnds >= endRepeats {

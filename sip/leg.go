@@ -52,6 +52,7 @@ type Leg struct {
 	remoteCSeq uint32
 	acks       map[uint32]chan struct{} // ACK awaited, by CSeq
 	onInfo     func(contentType string, body []byte) int
+	onReinvite func(offer []byte) (answer []byte, code int)
 }
 
 // newLeg returns the leg of a new INVITE and the call's context, a child of
@@ -166,6 +167,16 @@ func (l *Leg) Cause() error {
 func (l *Leg) OnInfo(f func(contentType string, body []byte) int) {
 	l.mu.Lock()
 	l.onInfo = f
+	l.mu.Unlock()
+}
+
+// OnReinvite sets how a re-INVITE with a new offer is answered (RFC 3264 §8): f returns
+// the answer SDP and 200, or a failure code such as 488, which leaves the session as it was.
+// Without f, or for a re-INVITE without a body, the last answer is sent again. f runs on
+// sipgo's goroutine and must not block on the call goroutine.
+func (l *Leg) OnReinvite(f func(offer []byte) (answer []byte, code int)) {
+	l.mu.Lock()
+	l.onReinvite = f
 	l.mu.Unlock()
 }
 
@@ -397,6 +408,24 @@ func await2xxACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.R
 // waits (on this sipgo goroutine) for its ACK.
 func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	n := req.CSeq().SeqNo
+	l.mu.Lock()
+	f := l.onReinvite
+	l.mu.Unlock()
+	if f != nil && len(req.Body()) > 0 {
+		answer, code := f(req.Body())
+		if code < 200 || code > 299 || len(answer) == 0 {
+			if code < 300 || code > 699 {
+				code = 488
+			}
+			if err := tx.Respond(sipmsg.NewResponseFromRequest(req, code, statusText(code), nil)); err != nil {
+				l.srv.log.Debug("re-INVITE respond failed", "call_id", l.id, "error", err)
+			}
+			return
+		}
+		l.mu.Lock()
+		l.localSDP = answer
+		l.mu.Unlock()
+	}
 	l.mu.Lock()
 	sdp := l.localSDP
 	ack := l.awaitLocked(n)

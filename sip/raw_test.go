@@ -253,3 +253,57 @@ func TestServer_RawDialog(t *testing.T) {
 		t.Errorf("BYE after end: got %d, want 481", bye.StatusCode)
 	}
 }
+
+// A re-INVITE with a new offer goes to the leg's OnReinvite hook: its answer is sent (and
+// later re-INVITEs without a hook answer repeat it); a refusal (488) leaves the call as it was.
+func TestServer_ReinviteHook(t *testing.T) {
+	t.Parallel()
+	const newAnswer = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n"
+	offers := make(chan string, 2)
+	out := make(chan error, 1)
+	srv := startServer(t, sip.HandlerFunc(func(ctx context.Context, l *sip.Leg) error {
+		l.OnReinvite(func(offer []byte) ([]byte, int) {
+			offers <- string(offer)
+			if strings.Contains(string(offer), "G729") {
+				return nil, 488
+			}
+			return []byte(newAnswer), 200
+		})
+		if err := l.Answer(ctx, []byte(answerSDP)); err != nil {
+			return err
+		}
+		<-l.Done()
+		out <- context.Cause(ctx)
+		return nil
+	}))
+	u := newRawUA(t, srv.udp)
+	callID, fromTag := fmt.Sprintf("re-%x", rand.Uint64()), "retag"
+	sdpHdr := []string{"Content-Type: application/sdp"}
+	u.send(rawMsg{method: "INVITE", callID: callID, fromTag: fromTag, extra: sdpHdr, body: offerSDP})
+	res := u.final(1)
+	u.ack(callID, fromTag, res)
+	toTag, _ := res.To().Params.Get("tag")
+	target := res.Contact().Address.String()
+
+	u.send(rawMsg{method: "INVITE", ruri: target, callID: callID, fromTag: fromTag, toTag: toTag, cseq: 2, extra: sdpHdr, body: offerSDP})
+	re := u.final(2)
+	if re.StatusCode != 200 || string(re.Body()) != newAnswer {
+		t.Fatalf("re-INVITE: got %d body %q, want the hook's answer", re.StatusCode, re.Body())
+	}
+	u.ack(callID, fromTag, re)
+	if got := recv(t, offers, "hook"); got != offerSDP {
+		t.Errorf("hook saw offer %q", got)
+	}
+	g729 := strings.Replace(offerSDP, "RTP/AVP 0", "RTP/AVP 18", 1) + "a=rtpmap:18 G729/8000\r\n"
+	u.send(rawMsg{method: "INVITE", ruri: target, callID: callID, fromTag: fromTag, toTag: toTag, cseq: 3, extra: sdpHdr, body: g729})
+	if re := u.final(3); re.StatusCode != 488 {
+		t.Fatalf("unusable re-INVITE: got %d, want 488", re.StatusCode)
+	}
+	u.send(rawMsg{method: "BYE", ruri: target, callID: callID, fromTag: fromTag, toTag: toTag, cseq: 4})
+	if bye := u.final(4); bye.StatusCode != 200 {
+		t.Fatalf("BYE after a refused re-INVITE: got %d, want 200 (the call goes on)", bye.StatusCode)
+	}
+	if cause := recv(t, out, "handler"); !errors.Is(cause, sip.ErrHangup) {
+		t.Errorf("cause = %v, want ErrHangup", cause)
+	}
+}
