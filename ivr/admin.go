@@ -194,6 +194,9 @@ func (a *Admin) cancelCallback(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 	default:
+		if a.e.dispatch != nil {
+			a.e.dispatch.canceled(id)
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"canceled": id})
 	}
 }

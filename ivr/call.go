@@ -308,7 +308,7 @@ func (c *call) laneDo(ctx context.Context, act laneAct) error {
 		}
 		if act.Audit != "" {
 			fr.Refused = act.Audit
-			f.audit(ctx, c.callerID(), c.lane.account, "refused", act.Audit)
+			f.audit(context.WithoutCancel(ctx), c.callerID(), c.lane.account, "refused", act.Audit)
 		}
 		switch {
 		case act.Lookup != "":
@@ -319,7 +319,10 @@ func (c *call) laneDo(ctx context.Context, act laneAct) error {
 			continue
 		case act.Freeze != "":
 			fr.Account = act.Freeze
-			ref, refused, err := f.freeze(ctx, act.Freeze, c.callerID(), c.rec.CallID)
+			// The caller may hang up now: the freeze must still be recorded (and audited).
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			ref, refused, err := f.freeze(fctx, act.Freeze, c.callerID(), c.rec.CallID)
+			cancel()
 			if err != nil {
 				c.e.log.Error("freeze not recorded", "call_id", c.rec.CallID, "account", act.Freeze, "err", err)
 			} else if refused == "" {

@@ -102,7 +102,8 @@ type agentInfo struct {
 	cfg        AgentConfig
 	registered bool
 	busy       bool
-	resting    bool // after a ring that failed: not rung again for ringRest
+	resting    bool   // after a ring that failed: not rung again for ringRest
+	explicit   uint64 // bumped by every explicit state change (admin API, feature code, registration)
 }
 
 // ringState is one ring in progress; seq tells a ring from a later one for the same pair.
@@ -242,6 +243,7 @@ func (e *Engine) AgentRegistered(user string, registered bool) {
 		}
 		a := d.agents[id]
 		a.registered = registered
+		a.explicit++
 		st := queue.AgentLoggedOut
 		if registered {
 			st = queue.AgentReady
@@ -313,13 +315,18 @@ func (d *dispatcher) gauges() {
 	}
 }
 
-func (d *dispatcher) tell(entry string, ev holdEvent) {
-	if ch, ok := d.waiters[entry]; ok {
+func (d *dispatcher) tell(qname, entry string, ev holdEvent, now time.Time) {
+	ch, ok := d.waiters[entry]
+	if ok {
 		select {
 		case ch <- ev:
+			return
 		default:
 			d.log.Warn("queue event dropped: caller not reading", "entry", entry, "kind", ev.kind)
 		}
+	}
+	if ev.agent != nil { // never leave an answered agent on a line nobody takes
+		d.releaseAnswered(qname, ev.agent, now)
 	}
 }
 
@@ -327,7 +334,7 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 	name := q.Config().Name
 	switch dec.Kind {
 	case queue.KindAnnounce, queue.KindOfferCallback:
-		d.tell(dec.Entry, holdEvent{kind: dec.Kind, position: dec.Position, wait: dec.Wait, reason: dec.Reason})
+		d.tell(name, dec.Entry, holdEvent{kind: dec.Kind, position: dec.Position, wait: dec.Wait, reason: dec.Reason}, now)
 	case queue.KindRing:
 		key := dec.Entry + "\x00" + dec.Agent
 		if old, ok := d.rings[key]; ok {
@@ -396,10 +403,20 @@ func (d *dispatcher) ring(ctx context.Context, seq uint64, qname, entry, agentID
 			d.rest(agentID, now)
 			return
 		}
+		if !current {
+			go func() { // a late answer to a ring the queue already stopped
+				leg.call.Hangup(context.Background())
+				leg.close()
+			}()
+			return
+		}
 		if err := q.Answered(entry, agentID, now); err != nil {
-			// The caller left, or another agent took the call: release this one.
-			leg.call.Hangup(context.Background())
-			leg.close()
+			// The caller left, or another agent took the call: release this one (off the
+			// dispatcher goroutine: a BYE to a vanished phone can take 32 s).
+			go func() {
+				leg.call.Hangup(context.Background())
+				leg.close()
+			}()
 			return
 		}
 		a := d.agents[agentID]
@@ -413,7 +430,7 @@ func (d *dispatcher) ring(ctx context.Context, seq uint64, qname, entry, agentID
 			d.reserved[entry] = leg // the queue now emits Dial for the customer
 			return
 		}
-		d.tell(entry, holdEvent{agent: leg})
+		d.tell(qname, entry, holdEvent{agent: leg}, now)
 	})
 }
 
@@ -424,11 +441,12 @@ func (d *dispatcher) rest(agentID string, now time.Time) {
 		return
 	}
 	a.resting = true
+	gen := a.explicit
 	d.setAll(agentID, queue.AgentPaused, now)
 	time.AfterFunc(ringRest, func() {
 		d.do(func(now time.Time) {
 			a.resting = false
-			if !a.busy && (a.cfg.URI != "" || a.registered) {
+			if a.explicit == gen && !a.busy && (a.cfg.URI != "" || a.registered) {
 				d.setAll(agentID, queue.AgentReady, now)
 			}
 		})
@@ -496,7 +514,8 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID
 	if _, err := e.store.ClaimCallback(ctx, cbID, owner, e.now(), lease); err != nil {
 		releaseAgent()
 		d.do(func(now time.Time) {
-			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFinished) {
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFinished) || errors.Is(err, store.ErrLeaseLost) {
+				// Canceled, finished, or being dialled by another instance: not ours to dial.
 				d.queues[qname].Leave(entry, now, queue.LeaveCanceled)
 			} else {
 				d.queues[qname].DialResult(entry, now, false)
@@ -657,8 +676,7 @@ func (d *dispatcher) join(qname string, e queue.Entry) (chan holdEvent, queue.De
 // leave takes a caller out of its queue (hung up, exited, or connected and done).
 func (d *dispatcher) leave(qname, id string, reason queue.LeaveReason) {
 	d.do(func(now time.Time) {
-		delete(d.waiters, id)
-		delete(d.callers, id)
+		d.dropWaiter(qname, id, now)
 		q, ok := d.queues[qname]
 		if !ok {
 			return
@@ -681,6 +699,14 @@ func (d *dispatcher) leave(qname, id string, reason queue.LeaveReason) {
 func (d *dispatcher) completed(qname, agentID, entry string) {
 	d.do(func(now time.Time) {
 		delete(d.waiters, entry)
+		d.completeNow(qname, agentID, now)
+	})
+}
+
+// completeNow ends an agent's call on the dispatcher goroutine: wrap-up or ready in qname,
+// ready (or logged out) in its other queues.
+func (d *dispatcher) completeNow(qname, agentID string, now time.Time) {
+	{
 		a := d.agents[agentID]
 		a.busy = false
 		loggedOut := a.cfg.User != "" && !a.registered
@@ -698,14 +724,42 @@ func (d *dispatcher) completed(qname, agentID, entry string) {
 			}
 			d.queues[qn].SetAgentState(agentID, st, now)
 		}
-	})
+	}
+}
+
+// dropWaiter forgets a caller's event channel. An agent who answered just as the caller
+// left (hung up, took a callback, pressed the freeze key) may already be waiting in it:
+// that agent is hung up and freed, never left busy.
+func (d *dispatcher) dropWaiter(qname, id string, now time.Time) {
+	ch, ok := d.waiters[id]
+	delete(d.waiters, id)
+	delete(d.callers, id)
+	for ok {
+		select {
+		case ev := <-ch:
+			if ev.agent != nil {
+				d.releaseAnswered(qname, ev.agent, now)
+			}
+		default:
+			ok = false
+		}
+	}
+}
+
+// releaseAnswered hangs up an agent leg whose caller is gone and frees the agent.
+func (d *dispatcher) releaseAnswered(qname string, leg *agentLeg, now time.Time) {
+	go func() {
+		leg.call.Hangup(context.Background())
+		leg.close()
+	}()
+	d.completeNow(qname, leg.id, now)
 }
 
 // accepted turns a waiting caller into a callback (stored as cbID) that keeps their place.
 func (d *dispatcher) accepted(qname, id string, cbID int64) error {
 	r := make(chan error, 1)
 	d.do(func(now time.Time) {
-		delete(d.waiters, id)
+		d.dropWaiter(qname, id, now)
 		if cbID != 0 {
 			d.cbIDs[id] = cbID
 		}
@@ -744,6 +798,7 @@ func (d *dispatcher) setAgentState(id, state string) error {
 			r <- fmt.Errorf("no agent %q", id)
 			return
 		}
+		a.explicit++
 		var errs []error
 		for _, qn := range a.cfg.Queues {
 			errs = append(errs, d.queues[qn].SetAgentState(id, st, now))
@@ -751,4 +806,20 @@ func (d *dispatcher) setAgentState(id, state string) error {
 		r <- errors.Join(errs...)
 	})
 	return <-r
+}
+
+// canceled takes a callback canceled through the admin API out of its queue, so that no
+// agent is rung for it.
+func (d *dispatcher) canceled(cbID int64) {
+	d.do(func(now time.Time) {
+		for entry, id := range d.cbIDs {
+			if id != cbID {
+				continue
+			}
+			delete(d.cbIDs, entry)
+			for _, q := range d.queues {
+				q.Leave(entry, now, queue.LeaveCanceled)
+			}
+		}
+	})
 }

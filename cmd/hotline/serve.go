@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,6 +63,7 @@ type server struct {
 	udp       net.PacketConn
 	tcp, aln  net.Listener
 	errc      chan error
+	serving   sync.WaitGroup // the SIP Serve goroutines
 	cancel    context.CancelCauseFunc
 	db        *store.DB // nil unless a feature needs the store
 	dataDir   string
@@ -136,8 +138,9 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 	s.AdminAddr = s.aln.Addr().String()
 	s.hs = &http.Server{Handler: s.admin, ReadHeaderTimeout: 5 * time.Second}
 
-	go func() { s.errc <- srv.ServeUDP(ctx, s.udp) }()
-	go func() { s.errc <- srv.ServeTCP(ctx, s.tcp) }()
+	s.serving.Add(2)
+	go func() { defer s.serving.Done(); s.errc <- srv.ServeUDP(ctx, s.udp) }()
+	go func() { defer s.serving.Done(); s.errc <- srv.ServeTCP(ctx, s.tcp) }()
 	go func() {
 		if err := s.hs.Serve(s.aln); !errors.Is(err, http.ErrServerClosed) {
 			s.errc <- err
@@ -213,6 +216,15 @@ func (s *server) stop(cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.hs.Shutdown(ctx)
+	// The SIP servers end their calls (BYE to each caller) and return once the handlers
+	// have; only then may the sockets and the store close under them. Bounded.
+	served := make(chan struct{})
+	go func() { s.serving.Wait(); close(served) }()
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		s.log.Warn("calls still ending after 5 s; closing anyway")
+	}
 	s.udp.Close()
 	s.tcp.Close()
 	if s.db != nil {
