@@ -115,6 +115,8 @@ func (c *call) hold(ctx context.Context, qname string, priority int) error {
 			if done, err := c.holdKey(ctx, qname, dg, &offered, leave); done || err != nil {
 				return err
 			}
+		case p := <-c.policies:
+			c.dtmf = p // a re-INVITE changed the SDP while on hold
 		case <-c.leg.Done():
 			if !c.hangupWant {
 				leave(queue.LeaveAbandoned)
