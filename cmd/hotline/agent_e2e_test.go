@@ -7,6 +7,7 @@ import (
 
 	"github.com/hotline-ivr/hotline/ivr"
 	"github.com/hotline-ivr/hotline/ivr/phone"
+	"github.com/hotline-ivr/hotline/media"
 )
 
 const agentSIP = "  registrar:\n    accounts: [{user: agent1, password: agentpw}]\n"
@@ -55,14 +56,7 @@ func TestE2E_QueueAgentAnswersAndBothHear(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the agent was never rung")
 	}
-	ac.Play(prompts["info"]) // the agent speaks
-	if _, err := p.WaitPrompt(ctx, "info"); err != nil {
-		t.Fatalf("the caller did not hear the agent: %v", err)
-	}
-	p.Play(prompts["sub"]) // the caller speaks
-	if _, err := ac.WaitPrompt(ctx, "sub"); err != nil {
-		t.Fatalf("the agent did not hear the caller: %v", err)
-	}
+	assertBothHear(t, ctx, ac, p, prompts)
 	if err := p.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -108,5 +102,25 @@ func TestE2E_QueueBusyAgentIsNotFlooded(t *testing.T) {
 	}
 	if rings != 1 {
 		t.Errorf("a busy agent was rung %d times in 3 s, want 1 (then a rest)", rings)
+	}
+}
+
+// speaker is one end of a call that can speak a prompt and recognise what it hears.
+type speaker interface {
+	Play(prompts ...*media.Prompt)
+	WaitPrompt(ctx context.Context, name string) ([]phone.Heard, error)
+}
+
+// assertBothHear has the agent speak "info" and the caller speak "sub", and checks that each
+// side recognises the other's prompt frame by frame: audio flows both ways through Hotline.
+func assertBothHear(t *testing.T, ctx context.Context, agent, caller speaker, prompts map[string]*media.Prompt) {
+	t.Helper()
+	agent.Play(prompts["info"])
+	if _, err := caller.WaitPrompt(ctx, "info"); err != nil {
+		t.Fatalf("the caller did not hear the agent: %v", err)
+	}
+	caller.Play(prompts["sub"])
+	if _, err := agent.WaitPrompt(ctx, "sub"); err != nil {
+		t.Fatalf("the agent did not hear the caller: %v", err)
 	}
 }

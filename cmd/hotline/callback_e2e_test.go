@@ -98,14 +98,7 @@ func TestE2E_CallbackDialledAgentFirstBothHear(t *testing.T) {
 			t.Fatalf("agent call %v, caller call %v: the callback was not placed", ac != nil, cc != nil)
 		}
 	}
-	ac.Play(prompts["info"])
-	if _, err := cc.WaitPrompt(ctx, "info"); err != nil {
-		t.Fatalf("the caller did not hear the agent: %v", err)
-	}
-	cc.Play(prompts["sub"])
-	if _, err := ac.WaitPrompt(ctx, "sub"); err != nil {
-		t.Fatalf("the agent did not hear the caller: %v", err)
-	}
+	assertBothHear(t, ctx, ac, cc, prompts)
 	cc.Hangup(ctx)
 	select {
 	case <-ac.Done():
@@ -198,14 +191,7 @@ func TestE2E_CallbackCustomerFirst(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no agent was connected to the called-back caller")
 	}
-	ac.Play(prompts["info"])
-	if _, err := cc.WaitPrompt(ctx, "info"); err != nil {
-		t.Fatalf("the caller did not hear the agent: %v", err)
-	}
-	cc.Play(prompts["sub"])
-	if _, err := ac.WaitPrompt(ctx, "sub"); err != nil {
-		t.Fatalf("the agent did not hear the caller: %v", err)
-	}
+	assertBothHear(t, ctx, ac, cc, prompts)
 	ac.Hangup(ctx)
 	select {
 	case <-cc.Done():

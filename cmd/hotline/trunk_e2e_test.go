@@ -123,14 +123,7 @@ func TestE2E_CallbackThroughTrunkWithDigest(t *testing.T) {
 		t.Errorf("the customer saw caller ID %q, want the callback caller ID hotline", from)
 	}
 
-	ac.Play(ts.prompts["info"])
-	if _, err := cc.WaitPrompt(ctx, "info"); err != nil {
-		t.Fatalf("the customer did not hear the agent: %v", err)
-	}
-	cc.Play(ts.prompts["sub"])
-	if _, err := ac.WaitPrompt(ctx, "sub"); err != nil {
-		t.Fatalf("the agent did not hear the customer: %v", err)
-	}
+	assertBothHear(t, ctx, ac, cc, ts.prompts)
 	cc.Hangup(ctx)
 	select {
 	case <-ac.Done():
