@@ -23,9 +23,8 @@ var (
 	_ dialogSession = (*sipgo.DialogServerSession)(nil)
 )
 
-// Call is an established call that is not a server Leg: a call the Client
-// placed (Client.Dial) or answered (Client.OnInvite), or one the Server
-// placed (Server.Dial). Its methods may be used from any goroutine.
+// Call is an answered call the Server placed (Server.Dial). Its methods may
+// be used from any goroutine.
 type Call struct {
 	sess      dialogSession
 	id        string // Call-ID
@@ -46,9 +45,6 @@ type Call struct {
 	done    chan struct{}
 	from    Party
 	to      Party
-	// answering, for a call the Client answers, is closed once its 200 has been written
-	// (and ACKed or given up on): a BYE must not race the 2xx inside sipgo.
-	answering chan struct{}
 
 	mu         sync.Mutex
 	cause      error
@@ -71,21 +67,19 @@ func newCall(sess dialogSession, id, dialogID, userAgent string) *Call {
 // ID returns the Call-ID.
 func (c *Call) ID() string { return c.id }
 
-// From returns the From party of the INVITE that set the call up: us
-// (the caller ID we sent) for a call we placed, the caller for one the
-// Client answered.
+// From returns the From party of the INVITE that set the call up: us, with
+// the caller ID we sent.
 func (c *Call) From() Party { return c.from }
 
 // To returns the To party of the INVITE that set the call up.
 func (c *Call) To() Party { return c.to }
 
-// RemoteSDP returns the far end's SDP: the answer in the 2xx for a call we
-// placed, the offer in the INVITE for a call the Client answered. It must
-// not be modified.
+// RemoteSDP returns the far end's SDP: the answer in its 2xx. It must not
+// be modified.
 func (c *Call) RemoteSDP() []byte { return c.remoteSDP }
 
 // Done is closed when the call ends: the far end sent BYE, Hangup was
-// called, or the Client or the Server's socket was closed.
+// called, or the Server's socket was closed.
 func (c *Call) Done() <-chan struct{} { return c.done }
 
 // Cause returns nil while the call is up; then ErrHangup when the far end
@@ -124,13 +118,6 @@ func (c *Call) Hangup(ctx context.Context) error {
 }
 
 func (c *Call) hangup(ctx context.Context, cause error) error {
-	if c.answering != nil {
-		select {
-		case <-c.answering:
-		case <-ctx.Done():
-			return fmt.Errorf("call %s: hangup before the answer went out: %w", c.id, context.Cause(ctx))
-		}
-	}
 	if c.Cause() != nil {
 		return nil
 	}
@@ -255,4 +242,18 @@ func (c *Call) forgetACK(n uint32) {
 	c.mu.Lock()
 	delete(c.acks, n)
 	c.mu.Unlock()
+}
+
+// fill completes the Call of an INVITE we sent, once answered.
+func (c *Call) fill(sess *sipgo.DialogClientSession) {
+	inv, res := sess.InviteRequest, sess.InviteResponse
+	c.id = inv.CallID().Value()
+	c.dialogID = sess.ID
+	c.remoteSDP = res.Body()
+	c.target = *inv.Recipient.Clone()
+	if ct := res.Contact(); ct != nil {
+		c.target = *ct.Address.Clone()
+	}
+	c.from = partyOf(inv.From().DisplayName, inv.From().Address)
+	c.to = partyOf(res.To().DisplayName, res.To().Address)
 }

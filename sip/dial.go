@@ -16,6 +16,39 @@ import (
 
 const defaultServerFromUser = "hotline"
 
+// DialOptions are per-call settings of Server.Dial (and of the test user
+// agent's Dial, siptest.Client.Dial).
+type DialOptions struct {
+	// FromUser is the user part of From and Contact (the caller ID).
+	// Default: the trunk's from_user, else "hotline" ("phone" for
+	// siptest.Client.Dial).
+	FromUser string
+	// FromDisplay is the display name in From; may be empty.
+	FromDisplay string
+	// Transport is "udp" or "tcp". Default: the target URI's transport
+	// parameter (the trunk URI's for a trunk, the registration's for a
+	// registered user), else "udp".
+	Transport string
+	// Trunk names a Config.Trunks entry to call through (Server.Dial
+	// only): the INVITE goes to the trunk and answers its 401/407
+	// challenge with the trunk's credentials.
+	Trunk string
+	// OnProgress, if set, is called with each provisional response
+	// (100-199) on the goroutine running Dial; it must return quickly.
+	OnProgress func(Progress)
+	// AssertedIdentity, when set, is sent as P-Asserted-Identity (RFC 3325), as a
+	// carrier's gateway does. Only siptest.Client.Dial sends it (for tests and the test
+	// phone); Server.Dial ignores it.
+	AssertedIdentity string
+}
+
+// Progress is a provisional response to an INVITE (RFC 3261 §21.1).
+type Progress struct {
+	Code   int    // 100-199, e.g. 180 Ringing, 183 Session Progress
+	Reason string // reason phrase
+	SDP    []byte // early-media answer (183 with SDP); usually empty
+}
+
 // Trunk is a SIP trunk: a carrier (or a local SIP endpoint) that Dial
 // sends calls through, answering its digest challenge (401 or 407) with
 // Username and Password.
@@ -434,6 +467,39 @@ func uacCallShell(sess *sipgo.DialogClientSession, s *Server, p dialPlan, laddr 
 	c.forget = s.forgetCall
 	c.srvLog = s.log.Error
 	return c
+}
+
+// progressHook adapts a DialOptions.OnProgress to sipgo's response hook.
+func progressHook(f func(Progress)) func(*sipmsg.Response) error {
+	if f == nil {
+		return nil
+	}
+	return func(res *sipmsg.Response) error {
+		if res.IsProvisional() {
+			f(Progress{Code: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
+		}
+		return nil
+	}
+}
+
+// abandon ACKs and BYEs a dialog we no longer want (a 2xx that crossed
+// our CANCEL). pin fixes where the requests go.
+func abandon(sess *sipgo.DialogClientSession, pin func(*sipmsg.Request)) {
+	ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+	defer cancel()
+	res := sess.InviteResponse
+	target := sess.InviteRequest.Recipient
+	if ct := res.Contact(); ct != nil {
+		target = ct.Address
+	}
+	ack := sipmsg.NewRequest(sipmsg.ACK, *target.Clone())
+	bye := sipmsg.NewRequest(sipmsg.BYE, *target.Clone())
+	pin(ack)
+	pin(bye)
+	ack.Laddr = sess.InviteRequest.Laddr
+	if err := sess.WriteAck(ctx, ack); err == nil {
+		_ = sess.WriteBye(ctx, bye)
+	}
 }
 
 // hostPort is where a URI's requests go: host:port, the default port for

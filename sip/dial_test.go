@@ -14,22 +14,23 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 // agent is a Client registered as user 1001 that answers calls.
 type agent struct {
-	*sip.Client
-	calls chan *sip.Call // each call it was offered
+	*siptest.Client
+	calls chan *siptest.Call // each call it was offered
 }
 
 // newAgent returns a Client that answers calls; answer picks the final
 // response to each INVITE (nil: answer at once with answerSDP). Create it
 // before the server: cleanups run in reverse, so the server stops first
 // and its BYEs still reach the agent.
-func newAgent(t *testing.T, answer func(ctx context.Context, c *sip.Call) ([]byte, int)) *agent {
+func newAgent(t *testing.T, answer func(ctx context.Context, c *siptest.Call) ([]byte, int)) *agent {
 	t.Helper()
-	a := &agent{Client: newClient(t), calls: make(chan *sip.Call, 4)}
-	a.OnInvite(func(ctx context.Context, c *sip.Call) ([]byte, int) {
+	a := &agent{Client: newClient(t), calls: make(chan *siptest.Call, 4)}
+	a.OnInvite(func(ctx context.Context, c *siptest.Call) ([]byte, int) {
 		a.calls <- c
 		if answer != nil {
 			return answer(ctx, c)
@@ -45,7 +46,7 @@ func (a *agent) register(t *testing.T, r *registrarSrv, transport string) {
 	if transport == "tcp" {
 		registrar = "sip:" + r.tcp + ";transport=tcp"
 	}
-	if _, err := a.Register(testCtx(t), registrar, sip.RegisterOptions{User: "1001", Password: "s3cret"}); err != nil {
+	if _, err := a.Register(testCtx(t), registrar, siptest.RegisterOptions{User: "1001", Password: "s3cret"}); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	r.event(t)
@@ -66,7 +67,7 @@ func TestServer_DialRegisteredAgent(t *testing.T) {
 			// The agent answers once the server has seen it ring: over UDP
 			// a 180 sent right before the 200 may be handled after it.
 			ringing := make(chan struct{})
-			a := newAgent(t, func(ctx context.Context, c *sip.Call) ([]byte, int) {
+			a := newAgent(t, func(ctx context.Context, c *siptest.Call) ([]byte, int) {
 				select {
 				case <-ringing:
 				case <-ctx.Done():
@@ -109,7 +110,12 @@ func TestServer_DialRegisteredAgent(t *testing.T) {
 				t.Errorf("SendInfo from the agent: %v", err)
 			}
 
-			ender, other := in, call
+			type end interface {
+				Hangup(context.Context) error
+				Done() <-chan struct{}
+				Cause() error
+			}
+			var ender, other end = in, call
 			if !tc.agentHangup {
 				ender, other = call, in
 			}
@@ -130,7 +136,7 @@ func TestServer_DialCancel(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			t.Parallel()
 			canceled := make(chan error, 1)
-			a := newAgent(t, func(ctx context.Context, c *sip.Call) ([]byte, int) {
+			a := newAgent(t, func(ctx context.Context, c *siptest.Call) ([]byte, int) {
 				<-ctx.Done() // ring until the caller gives up
 				canceled <- ctx.Err()
 				return nil, 487

@@ -2,8 +2,8 @@
 // github.com/emiago/sipgo (imported as sipmsg for its message package,
 // rule P3) and exposes small types of our own: a Server that turns each
 // incoming INVITE into a Leg handed to a Handler, registers agent
-// softphones and places calls of its own (Dial), and a Client (UA) used
-// by the test phone, which can also register and answer.
+// softphones and places calls of its own (Dial). The test user agent is
+// package sip/siptest.
 //
 // SDP is carried as opaque []byte: offer/answer lives in media/sdp.
 //
@@ -21,13 +21,13 @@
 // (slog.Default: Info, or Error with the stack after a panic); handlers
 // return their error rather than log it (rule B4).
 //
-// In-dialog requests are served by the package: BYE (200), INFO (see
-// Leg.OnInfo), re-INVITE (200 with the SDP we answered with). OPTIONS is
-// answered 200 with Allow and Accept. Methods we know but do not serve
-// (SUBSCRIBE, NOTIFY, MESSAGE, REFER, PUBLISH, UPDATE, PRACK, and REGISTER
-// while the registrar has no accounts) get 405 with Allow; any other method
-// gets 501. Requests for an unknown dialog get 481. INVITEs need no
-// authentication.
+// In-dialog requests are served by the package, alike for a Leg and a
+// Call: BYE (200), INFO (see Leg.OnInfo), re-INVITE (see Leg.OnReinvite;
+// otherwise 200 with the SDP we last sent). OPTIONS is answered 200 with
+// Allow and Accept. Methods we know but do not serve (SUBSCRIBE, NOTIFY,
+// MESSAGE, REFER, PUBLISH, UPDATE, PRACK, and REGISTER while the registrar
+// has no accounts) get 405 with Allow; any other method gets 501. Requests
+// for an unknown dialog get 481. INVITEs need no authentication.
 //
 // # Registrar
 //

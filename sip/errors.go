@@ -25,13 +25,12 @@ var (
 var (
 	errLocalHangup = errors.New("sip: local hangup")
 	errNoACK       = errors.New("no ACK for 2xx within 64*T1")
-	errClosed      = errors.New("sip: client closed")
 	errDialogDone  = errors.New("dialog ended")
 )
 
 // RejectError is a final (non-2xx) SIP response. A Handler returns it before
 // answering to choose the response sent to the caller, e.g.
-// &RejectError{Code: 488} when no codec is common; Client.Dial returns it
+// &RejectError{Code: 488} when no codec is common; Server.Dial returns it
 // when the called party answers with a final non-2xx response.
 type RejectError struct {
 	Code   int    // SIP status code, 300-699

@@ -14,6 +14,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 const (
@@ -412,7 +413,7 @@ func TestRegistrar_Client(t *testing.T) {
 			if transport == "tcp" {
 				registrar = "sip:" + r.tcp + ";transport=tcp"
 			}
-			o := sip.RegisterOptions{User: "1001", Password: "s3cret", Expires: 10 * time.Minute}
+			o := siptest.RegisterOptions{User: "1001", Password: "s3cret", Expires: 10 * time.Minute}
 			got, err := c.Register(ctx, registrar, o)
 			if err != nil || got != 10*time.Minute {
 				t.Fatalf("Register = %v, %v; want 10m", got, err)
@@ -449,7 +450,7 @@ func TestRegistrar_SetAccounts(t *testing.T) {
 	c := newClient(t)
 	r := startRegistrar(t, registrarConfig())
 	ctx := testCtx(t)
-	o := sip.RegisterOptions{User: "1001", Password: "s3cret"}
+	o := siptest.RegisterOptions{User: "1001", Password: "s3cret"}
 	if _, err := c.Register(ctx, "sip:"+r.udp, o); err != nil {
 		t.Fatalf("Register: %v", err)
 	}

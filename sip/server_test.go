@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 const (
@@ -83,9 +84,9 @@ func (s *server) uri(transport string) string {
 	return "sip:ivr@" + s.udp
 }
 
-func newClient(t *testing.T) *sip.Client {
+func newClient(t *testing.T) *siptest.Client {
 	t.Helper()
-	c, err := sip.NewClient(sip.ClientConfig{})
+	c, err := siptest.NewClient(siptest.ClientConfig{})
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}

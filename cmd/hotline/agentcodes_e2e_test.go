@@ -10,6 +10,7 @@ import (
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 // An agent changes its state by dialling feature codes from its registered softphone; the
@@ -27,7 +28,7 @@ func TestE2E_AgentFeatureCodes(t *testing.T) {
 	defer rtp.Close()
 	offer := sdp.Offer(sdp.OfferOptions{Addr: netip.MustParseAddrPort(rtp.LocalAddr().String()), Codecs: []media.CodecName{media.PCMU}})
 
-	dialCode := func(c *sip.Client, code string) {
+	dialCode := func(c *siptest.Client, code string) {
 		t.Helper()
 		call, err := c.Dial(ctx, "sip:"+code+"@"+s.SIPAddr, offer, sip.DialOptions{FromUser: "agent1"})
 		if err != nil {
@@ -39,15 +40,15 @@ func TestE2E_AgentFeatureCodes(t *testing.T) {
 			t.Fatalf("dial %s: Hotline did not hang up", code)
 		}
 	}
-	phone, err := sip.NewClient(sip.ClientConfig{UserAgent: "agent-phone", Host: "127.0.0.1"})
+	phone, err := siptest.NewClient(siptest.ClientConfig{UserAgent: "agent-phone", Host: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer phone.Close()
-	if _, err := phone.Register(ctx, "sip:"+s.SIPAddr, sip.RegisterOptions{User: "agent1", Password: "agentpw"}); err != nil {
+	if _, err := phone.Register(ctx, "sip:"+s.SIPAddr, siptest.RegisterOptions{User: "agent1", Password: "agentpw"}); err != nil {
 		t.Fatal(err)
 	}
-	defer phone.Unregister(context.Background(), "sip:"+s.SIPAddr, sip.RegisterOptions{User: "agent1", Password: "agentpw"})
+	defer phone.Unregister(context.Background(), "sip:"+s.SIPAddr, siptest.RegisterOptions{User: "agent1", Password: "agentpw"})
 	waitReady(t, s, 1)
 
 	dialCode(phone, "*22") // pause
@@ -55,7 +56,7 @@ func TestE2E_AgentFeatureCodes(t *testing.T) {
 	dialCode(phone, "*21") // ready again
 	waitReady(t, s, 1)
 
-	impostor, err := sip.NewClient(sip.ClientConfig{UserAgent: "impostor", Host: "127.0.0.1"})
+	impostor, err := siptest.NewClient(siptest.ClientConfig{UserAgent: "impostor", Host: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}

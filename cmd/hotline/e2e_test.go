@@ -20,6 +20,7 @@ import (
 	"github.com/hotline-ivr/hotline/ivr/phone"
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 func TestMain(m *testing.M) {
@@ -293,7 +294,7 @@ func TestE2E_NoCommonCodecIs488(t *testing.T) {
 	s, _ := startTestServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := sip.NewClient(sip.ClientConfig{UserAgent: "test", Host: "127.0.0.1"})
+	c, err := siptest.NewClient(siptest.ClientConfig{UserAgent: "test", Host: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}

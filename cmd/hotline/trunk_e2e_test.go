@@ -9,7 +9,7 @@ import (
 
 	"github.com/hotline-ivr/hotline/ivr/phone"
 	"github.com/hotline-ivr/hotline/media"
-	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 // carrierRealm is the digest realm of the test carrier.
@@ -18,16 +18,16 @@ const carrierRealm = "carrier"
 // authLog records how the carrier treated each INVITE Hotline sent it.
 type authLog struct {
 	mu     sync.Mutex
-	checks []sip.AuthCheck
+	checks []siptest.AuthCheck
 }
 
-func (l *authLog) add(c sip.AuthCheck) {
+func (l *authLog) add(c siptest.AuthCheck) {
 	l.mu.Lock()
 	l.checks = append(l.checks, c)
 	l.mu.Unlock()
 }
 
-func (l *authLog) all() []sip.AuthCheck {
+func (l *authLog) all() []siptest.AuthCheck {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.checks)
@@ -62,7 +62,7 @@ func startTrunkSetup(t *testing.T, ctx context.Context, trunkPassword, queueYAML
 	// Started before Hotline, so it closes after Hotline has stopped (cleanups run in
 	// reverse) and still gets Hotline's BYEs.
 	ts.carrier, err = phone.NewAgent(ctx, phone.AgentOptions{Prompts: menu.Prompts,
-		Challenge: sip.InviteAuth{Realm: carrierRealm, User: "hotline", Password: "trunkpw", OnCheck: ts.auth.add}})
+		Challenge: siptest.InviteAuth{Realm: carrierRealm, User: "hotline", Password: "trunkpw", OnCheck: ts.auth.add}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestE2E_CallbackThroughTrunkWithDigest(t *testing.T) {
 	}
 	// RFC 3261 §22.3: the first INVITE carries no credentials and is challenged; the retry
 	// carries hotline's, for carol's number.
-	want := []sip.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline"}}
+	want := []siptest.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline"}}
 	if got := ts.auth.all(); !slices.Equal(got, want) {
 		t.Errorf("the carrier saw INVITEs %+v, want %+v", got, want)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 // NoAnswer as AgentOptions.Reject (or SetReject) makes an agent ring without ever
@@ -56,10 +57,10 @@ type AgentOptions struct {
 	DigitDuration time.Duration
 	DTMFMode      string
 	// Challenge, when its Realm is set, makes the agent demand digest authentication of
-	// each INVITE as a carrier does of a trunk's calls (sip.InviteAuth): 407 with a
+	// each INVITE as a carrier does of a trunk's calls (siptest.InviteAuth): 407 with a
 	// Proxy-Authenticate challenge first, 403 for wrong credentials. Only an authenticated
 	// INVITE rings. Its OnCheck sees every outcome.
-	Challenge sip.InviteAuth
+	Challenge siptest.InviteAuth
 }
 
 // Ring is one INVITE the agent was offered, whatever became of it.
@@ -77,7 +78,7 @@ type Ring struct {
 type Agent struct {
 	opts      AgentOptions
 	registrar string // SIP URI
-	client    *sip.Client
+	client    *siptest.Client
 	calls     chan *AgentCall
 	rings     chan Ring
 	ctx       context.Context // done when Close starts: ringing INVITEs get 480, calls BYE
@@ -133,7 +134,7 @@ func NewAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 	if registrar != "" && !strings.HasPrefix(strings.ToLower(registrar), "sip:") {
 		registrar = "sip:" + registrar
 	}
-	client, err := sip.NewClient(sip.ClientConfig{UserAgent: "Hotline-agent", Host: "127.0.0.1", InviteAuth: o.Challenge})
+	client, err := siptest.NewClient(siptest.ClientConfig{UserAgent: "Hotline-agent", Host: "127.0.0.1", InviteAuth: o.Challenge})
 	if err != nil {
 		return nil, fmt.Errorf("phone: new agent %s: %w", o.User, err)
 	}
@@ -187,8 +188,8 @@ func (a *Agent) SetAnswerDelay(d time.Duration) {
 	a.mu.Unlock()
 }
 
-func (a *Agent) regOptions() sip.RegisterOptions {
-	return sip.RegisterOptions{User: a.opts.User, Password: a.opts.Password, Expires: a.opts.Expires, Transport: a.opts.Transport}
+func (a *Agent) regOptions() siptest.RegisterOptions {
+	return siptest.RegisterOptions{User: a.opts.User, Password: a.opts.Password, Expires: a.opts.Expires, Transport: a.opts.Transport}
 }
 
 // Register (re-)registers the agent, with digest authentication, and keeps the binding
@@ -285,7 +286,7 @@ func (a *Agent) shutdown() {
 }
 
 // onInvite answers (or not) one INVITE, on the client's goroutine for it.
-func (a *Agent) onInvite(ctx context.Context, call *sip.Call) ([]byte, int) {
+func (a *Agent) onInvite(ctx context.Context, call *siptest.Call) ([]byte, int) {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -340,7 +341,7 @@ func (a *Agent) onInvite(ctx context.Context, call *sip.Call) ([]byte, int) {
 }
 
 // answer opens the call's RTP socket and session and makes the SDP answer.
-func (a *Agent) answer(call *sip.Call) (*AgentCall, []byte, int) {
+func (a *Agent) answer(call *siptest.Call) (*AgentCall, []byte, int) {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, nil, 500

@@ -14,6 +14,7 @@ import (
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 // wait bounds every wait of these tests.
@@ -463,19 +464,19 @@ func TestAgent_WithoutRegistrarChallengesLikeACarrier(t *testing.T) {
 	tests := []struct {
 		name     string
 		password string
-		want     []sip.AuthCheck
+		want     []siptest.AuthCheck
 		wantCode int // the Dial's *sip.RejectError; 0: answered
 	}{
-		{"right password", "trunkpw", []sip.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline"}}, 0},
-		{"wrong password", "nope", []sip.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline", Code: 403}}, 403},
+		{"right password", "trunkpw", []siptest.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline"}}, 0},
+		{"wrong password", "nope", []siptest.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline", Code: 403}}, 403},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
-			var got []sip.AuthCheck
-			a, err := NewAgent(testCtx(t), AgentOptions{Challenge: sip.InviteAuth{Realm: "carrier", User: "hotline", Password: "trunkpw",
-				OnCheck: func(c sip.AuthCheck) { mu.Lock(); got = append(got, c); mu.Unlock() }}})
+			var got []siptest.AuthCheck
+			a, err := NewAgent(testCtx(t), AgentOptions{Challenge: siptest.InviteAuth{Realm: "carrier", User: "hotline", Password: "trunkpw",
+				OnCheck: func(c siptest.AuthCheck) { mu.Lock(); got = append(got, c); mu.Unlock() }}})
 			if err != nil {
 				t.Fatal(err)
 			}

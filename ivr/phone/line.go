@@ -10,14 +10,14 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/hotline-ivr/hotline/media"
-	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 // line is the media half of one established call, shared by Phone (calls it placed) and
 // AgentCall (calls an Agent answered): the RTP session on its own socket, the recogniser
 // fed by it, and how keys are sent.
 type line struct {
-	call     *sip.Call
+	call     *siptest.Call
 	conn     *net.UDPConn
 	sess     *media.Session
 	codec    media.Codec

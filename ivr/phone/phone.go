@@ -1,4 +1,4 @@
-// Package phone is Hotline's test softphone: a SIP UAC (package sip) with an RTP session
+// Package phone is Hotline's test softphone: a SIP UAC (package sip/siptest) with an RTP session
 // (package media) that dials, presses keys by RFC 4733, records what it hears and
 // recognises which prompts played, frame by frame. `hotline call` and the end-to-end tests
 // both use it, so what the tests prove is what a user can run by hand.
@@ -16,6 +16,7 @@ import (
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 // Options configures a call.
@@ -44,7 +45,7 @@ type Options struct {
 // Heard, PCM, Done, Play, Press, Run) are shared with AgentCall.
 type Phone struct {
 	line
-	client *sip.Client
+	client *siptest.Client
 	opts   Options
 }
 
@@ -79,7 +80,7 @@ func Dial(ctx context.Context, uri string, o Options) (*Phone, error) {
 	}
 	offer := sdp.Offer(sdp.OfferOptions{Addr: local, Codecs: codecs, DTMF: !o.NoDTMF, SessionID: uint64(time.Now().UnixNano())})
 
-	client, err := sip.NewClient(sip.ClientConfig{UserAgent: "Hotline-phone", Host: o.RTPAddress.String()})
+	client, err := siptest.NewClient(siptest.ClientConfig{UserAgent: "Hotline-phone", Host: o.RTPAddress.String()})
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("phone: %w", err)

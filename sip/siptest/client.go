@@ -1,4 +1,4 @@
-package sip
+package siptest
 
 import (
 	"context"
@@ -13,7 +13,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
+
+	"github.com/hotline-ivr/hotline/sip"
 )
 
 const (
@@ -21,6 +22,14 @@ const (
 	defaultClientHost      = "127.0.0.1"
 	defaultFromUser        = "phone"
 	clientAllow            = "INVITE, ACK, BYE, CANCEL, INFO, OPTIONS"
+
+	// hangupTimeout bounds the ACK and BYE of a dialog we abandon.
+	hangupTimeout = 5 * time.Second
+)
+
+var (
+	errLocalHangup = errors.New("siptest: local hangup")
+	errClosed      = errors.New("siptest: client closed")
 )
 
 // ClientConfig configures a Client. The zero value is valid.
@@ -30,62 +39,6 @@ type ClientConfig struct {
 	// InviteAuth, when its Realm is set, makes the Client challenge new
 	// INVITEs as a carrier challenges a trunk's calls. Zero: none.
 	InviteAuth InviteAuth
-}
-
-// InviteAuth makes a Client demand digest authentication of each new
-// INVITE, as a carrier's proxy does (RFC 3261 §22.3): a test stand-in for
-// the far end of a SIP trunk. An INVITE without credentials for Realm, or
-// with a stale nonce, gets 407 Proxy Authentication Required with a fresh
-// Proxy-Authenticate challenge (MD5, qop=auth); one whose credentials are
-// not User's with Password gets 403, malformed ones 400. Only an
-// authenticated INVITE rings (OnInvite). The credentials are checked as
-// the registrar checks a REGISTER's (constant-time compare, signed nonces,
-// nonce-count replay refused).
-type InviteAuth struct {
-	Realm    string // the challenge's realm; empty: INVITEs are not challenged
-	User     string // the one digest username accepted
-	Password string
-	// OnCheck, if set, is told how each new INVITE fared, before the
-	// response goes out, on the goroutine that received it.
-	OnCheck func(AuthCheck)
-}
-
-// AuthCheck is the outcome of a Client's InviteAuth for one INVITE.
-type AuthCheck struct {
-	User     string // the Request-URI user: the number called
-	Username string // the digest username the INVITE presented for the realm; empty: none
-	Code     int    // 0: authenticated; else the response sent: 407, 403 or 400
-}
-
-// DialOptions are per-call settings of Client.Dial and Server.Dial.
-type DialOptions struct {
-	// FromUser is the user part of From and Contact (the caller ID).
-	// Default: "phone" for Client.Dial; for Server.Dial the trunk's
-	// from_user, else "hotline".
-	FromUser string
-	// FromDisplay is the display name in From; may be empty.
-	FromDisplay string
-	// Transport is "udp" or "tcp". Default: the target URI's transport
-	// parameter (the trunk URI's for a trunk, the registration's for a
-	// registered user), else "udp".
-	Transport string
-	// Trunk names a Config.Trunks entry to call through (Server.Dial
-	// only): the INVITE goes to the trunk and answers its 401/407
-	// challenge with the trunk's credentials.
-	Trunk string
-	// OnProgress, if set, is called with each provisional response
-	// (100-199) on the goroutine running Dial; it must return quickly.
-	OnProgress func(Progress)
-	// AssertedIdentity, when set, is sent as P-Asserted-Identity (RFC 3325), as a
-	// carrier's gateway does (Client.Dial: for tests and the test phone).
-	AssertedIdentity string
-}
-
-// Progress is a provisional response to an INVITE (RFC 3261 §21.1).
-type Progress struct {
-	Code   int    // 100-199, e.g. 180 Ringing, 183 Session Progress
-	Reason string // reason phrase
-	SDP    []byte // early-media answer (183 with SDP); usually empty
 }
 
 // Client is a SIP user agent: the test phone. It places calls (Dial),
@@ -108,7 +61,7 @@ type Client struct {
 	regCallID string        // one Call-ID for all REGISTERs (RFC 3261 §10.2)
 	regCSeq   atomic.Uint32 // their CSeq
 
-	auth *registrar // checks INVITEs' credentials (cfg.InviteAuth); nil: none
+	auth *digestCheck // checks INVITEs' credentials (cfg.InviteAuth); nil: none
 
 	mu       sync.Mutex
 	calls    map[string]*Call // by dialog ID as seen in requests we receive
@@ -126,23 +79,18 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		cfg.Host = defaultClientHost
 	}
 	if net.ParseIP(cfg.Host) == nil {
-		return nil, fmt.Errorf("sip: new client: host %q is not an IP", cfg.Host)
+		return nil, fmt.Errorf("siptest: new client: host %q is not an IP", cfg.Host)
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Host))
 	if err != nil {
-		return nil, fmt.Errorf("sip: new client: %w", err)
+		return nil, fmt.Errorf("siptest: new client: %w", err)
 	}
 	c := &Client{cfg: cfg, ua: ua, calls: make(map[string]*Call), regCallID: sipmsg.GenerateTagN(32)}
 	c.regCSeq.Store(1)
 	if a := cfg.InviteAuth; a.Realm != "" {
-		rc := RegistrarConfig{Realm: a.Realm, Accounts: []Account{{User: a.User, Password: a.Password}}}.withDefaults()
-		if err := rc.validate(); err != nil {
+		if c.auth, err = newDigestCheck(a); err != nil {
 			_ = ua.Close()
-			return nil, fmt.Errorf("sip: new client: invite auth: %w", err)
-		}
-		if c.auth, err = newRegistrar(rc); err != nil {
-			_ = ua.Close()
-			return nil, fmt.Errorf("sip: new client: invite auth: %w", err)
+			return nil, fmt.Errorf("siptest: new client: invite auth: %w", err)
 		}
 	}
 	fail := func(err error) (*Client, error) {
@@ -153,7 +101,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			_ = c.ln.Close()
 		}
 		_ = ua.Close()
-		return nil, fmt.Errorf("sip: new client: %w", err)
+		return nil, fmt.Errorf("siptest: new client: %w", err)
 	}
 	if c.sg, err = sipgo.NewServer(ua); err != nil {
 		return fail(err)
@@ -228,18 +176,18 @@ func (c *Client) Close() error {
 	err = errors.Join(err, c.ua.Close())
 	c.wg.Wait()
 	if err != nil {
-		return fmt.Errorf("sip: close client: %w", err)
+		return fmt.Errorf("siptest: close client: %w", err)
 	}
 	return nil
 }
 
 // Dial sends an INVITE with sdp (application/sdp) to uri and waits for the
 // final response. On 2xx it sends the ACK and returns the Call. A non-2xx
-// final response returns a *RejectError with its code. When ctx is done
+// final response returns a *sip.RejectError with its code. When ctx is done
 // before the answer, Dial sends CANCEL and returns the final response to
-// the INVITE (normally 487) as a *RejectError wrapping ctx's cause.
+// the INVITE (normally 487) as a *sip.RejectError wrapping ctx's cause.
 // o.Trunk is not supported (Server.Dial only).
-func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions) (*Call, error) {
+func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o sip.DialOptions) (*Call, error) {
 	var ruri sipmsg.Uri
 	if err := sipmsg.ParseUri(uri, &ruri); err != nil {
 		return nil, fmt.Errorf("dial %s: %w", uri, err)
@@ -305,31 +253,30 @@ func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions
 	switch {
 	case err == nil:
 	case errors.As(err, &dr):
-		return nil, &RejectError{Code: dr.Res.StatusCode, Reason: dr.Res.Reason}
+		return nil, &sip.RejectError{Code: dr.Res.StatusCode, Reason: dr.Res.Reason}
 	case ctx.Err() != nil:
 		cause := context.Cause(ctx)
 		res := sess.InviteResponse
 		if res != nil && res.StatusCode >= 300 {
-			return nil, &RejectError{Code: res.StatusCode, Reason: res.Reason, Err: cause}
+			return nil, &sip.RejectError{Code: res.StatusCode, Reason: res.Reason, Err: cause}
 		}
 		if res != nil && res.IsSuccess() {
 			// The answer crossed our CANCEL: confirm and end the dialog.
-			abandon(sess, nil)
+			abandon(sess)
 		}
 		return nil, fmt.Errorf("dial %s: %w", uri, cause)
 	default:
 		return nil, fmt.Errorf("dial %s: %w", uri, err)
 	}
 
-	call := newCall(sess, "", "", c.cfg.UserAgent)
+	call := newCall(sess, c.cfg.UserAgent, c.forget)
 	call.localSDP = sdp
 	call.fill(sess)
-	call.forget = c.forget
 	// Register before the ACK: the far end may send BYE right after it.
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		abandon(sess, nil)
+		abandon(sess)
 		return nil, fmt.Errorf("dial %s: %w", uri, errClosed)
 	}
 	c.calls[call.dialogID] = call
@@ -341,36 +288,22 @@ func (c *Client) Dial(ctx context.Context, uri string, sdp []byte, o DialOptions
 	return call, nil
 }
 
-// fill completes the Call of an INVITE we sent, once answered.
-func (c *Call) fill(sess *sipgo.DialogClientSession) {
-	inv, res := sess.InviteRequest, sess.InviteResponse
-	c.id = inv.CallID().Value()
-	c.dialogID = sess.ID
-	c.remoteSDP = res.Body()
-	c.target = *inv.Recipient.Clone()
-	if ct := res.Contact(); ct != nil {
-		c.target = *ct.Address.Clone()
-	}
-	c.from = partyOf(inv.From().DisplayName, inv.From().Address)
-	c.to = partyOf(res.To().DisplayName, res.To().Address)
-}
-
 // progressHook adapts a DialOptions.OnProgress to sipgo's response hook.
-func progressHook(f func(Progress)) func(*sipmsg.Response) error {
+func progressHook(f func(sip.Progress)) func(*sipmsg.Response) error {
 	if f == nil {
 		return nil
 	}
 	return func(res *sipmsg.Response) error {
 		if res.IsProvisional() {
-			f(Progress{Code: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
+			f(sip.Progress{Code: res.StatusCode, Reason: res.Reason, SDP: res.Body()})
 		}
 		return nil
 	}
 }
 
 // abandon ACKs and BYEs a dialog we no longer want (a 2xx that crossed
-// our CANCEL). pin, if set, fixes where the requests go.
-func abandon(sess *sipgo.DialogClientSession, pin func(*sipmsg.Request)) {
+// our CANCEL).
+func abandon(sess *sipgo.DialogClientSession) {
 	ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
 	defer cancel()
 	res := sess.InviteResponse
@@ -380,10 +313,6 @@ func abandon(sess *sipgo.DialogClientSession, pin func(*sipmsg.Request)) {
 	}
 	ack := sipmsg.NewRequest(sipmsg.ACK, *target.Clone())
 	bye := sipmsg.NewRequest(sipmsg.BYE, *target.Clone())
-	if pin != nil {
-		pin(ack)
-		pin(bye)
-	}
 	ack.Laddr = sess.InviteRequest.Laddr
 	if err := sess.WriteAck(ctx, ack); err == nil {
 		_ = sess.WriteBye(ctx, bye)
@@ -401,7 +330,7 @@ func (c *Client) contact(user, transport string) *sipmsg.ContactHeader {
 }
 
 func (c *Client) respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code int, hdrs ...sipmsg.Header) {
-	res := sipmsg.NewResponseFromRequest(req, code, statusText(code), nil)
+	res := sipmsg.NewResponseFromRequest(req, code, reason(code), nil)
 	res.AppendHeader(sipmsg.NewHeader("User-Agent", c.cfg.UserAgent))
 	for _, h := range hdrs {
 		res.AppendHeader(h)
@@ -509,13 +438,14 @@ func (c *Client) onInviteReq(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	inv := sess.InviteRequest
-	call := newCall(sess, inv.CallID().Value(), sess.ID, c.cfg.UserAgent)
+	call := newCall(sess, c.cfg.UserAgent, c.forget)
+	call.id = inv.CallID().Value()
+	call.dialogID = sess.ID
 	call.remoteSDP = inv.Body()
 	call.target = *inv.Contact().Address.Clone()
 	call.from = partyOf(inv.From().DisplayName, inv.From().Address)
 	call.to = partyOf(inv.To().DisplayName, inv.To().Address)
 	call.remoteCSeq = inv.CSeq().SeqNo
-	call.forget = c.forget
 	call.answering = make(chan struct{})
 	defer close(call.answering)
 	c.mu.Lock()
@@ -528,7 +458,7 @@ func (c *Client) onInviteReq(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	switch {
 	case sess.Context().Err() != nil: // canceled: sipgo sent 487
 		c.forget(call)
-		call.end(ErrCanceled)
+		call.end(sip.ErrCanceled)
 	case code >= 200 && code < 300 && len(sdp) > 0:
 		call.localSDP = sdp
 		res := sipmsg.NewSDPResponseFromRequest(inv, sdp)
@@ -541,47 +471,28 @@ func (c *Client) onInviteReq(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		if code < 300 || code > 699 {
 			code = 500
 		}
-		_ = sess.Respond(code, statusText(code), nil, ua)
+		_ = sess.Respond(code, reason(code), nil, ua)
 		c.forget(call)
-		call.end(&RejectError{Code: code})
+		call.end(&sip.RejectError{Code: code})
 	}
 }
 
 // authorizeInvite checks a new INVITE's Proxy-Authorization against
 // cfg.InviteAuth and, unless it authenticates, sends the 407, 403 or 400.
 func (c *Client) authorizeInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
-	a := c.cfg.InviteAuth
-	// The registrar's verifier reads Authorization (RFC 3261 §22.2); a
-	// proxy's credentials come in Proxy-Authorization (§22.3), with the
-	// same syntax: present them to it under the registrar's name.
-	view := sipmsg.NewRequest(req.Method, *req.Recipient.Clone())
-	check := AuthCheck{User: req.Recipient.User}
-	for _, h := range req.GetHeaders("Proxy-Authorization") {
-		view.AppendHeader(sipmsg.NewHeader("Authorization", h.Value()))
-		if cred, err := digest.ParseCredentials(h.Value()); err == nil && cred.Realm == a.Realm && check.Username == "" {
-			check.Username = cred.Username
-		}
-	}
-	now := c.auth.now()
-	res := c.auth.authenticate(view, a.User, now)
+	code, stale, username := c.auth.check(req)
+	check := AuthCheck{User: req.Recipient.User, Username: username, Code: code}
 	var hdrs []sipmsg.Header
-	switch res {
-	case authOK:
-	case authChallenge, authStale:
-		check.Code = 407
-		hdrs = append(hdrs, sipmsg.NewHeader("Proxy-Authenticate", c.auth.challenge(now, res == authStale)))
-	case authBad:
-		check.Code = 400
-	default:
-		check.Code = 403
+	if code == 407 {
+		hdrs = append(hdrs, sipmsg.NewHeader("Proxy-Authenticate", c.auth.challenge(stale)))
 	}
-	if a.OnCheck != nil {
-		a.OnCheck(check)
+	if f := c.cfg.InviteAuth.OnCheck; f != nil {
+		f(check)
 	}
-	if check.Code == 0 {
+	if code == 0 {
 		return true
 	}
-	c.respond(tx, req, check.Code, hdrs...)
+	c.respond(tx, req, code, hdrs...)
 	return false
 }
 
@@ -596,7 +507,7 @@ type RegisterOptions struct {
 // Register binds the Client's Contact (sip:User@host:port) to User at the
 // registrar (a URI such as "sip:127.0.0.1:5060") and returns the lifetime
 // the registrar granted. It answers one 401/407 challenge with o.Password
-// (RFC 3261 §22.2). A final non-2xx response returns a *RejectError.
+// (RFC 3261 §22.2). A final non-2xx response returns a *sip.RejectError.
 func (c *Client) Register(ctx context.Context, registrar string, o RegisterOptions) (time.Duration, error) {
 	exp := -1
 	if o.Expires > 0 {
@@ -675,7 +586,7 @@ func (c *Client) register(ctx context.Context, registrar string, o RegisterOptio
 		}
 	}
 	if !res.IsSuccess() {
-		return res, &RejectError{Code: res.StatusCode, Reason: res.Reason}
+		return res, &sip.RejectError{Code: res.StatusCode, Reason: res.Reason}
 	}
 	return res, nil
 }
@@ -700,4 +611,69 @@ func grantedExpires(res *sipmsg.Response, ours *sipmsg.ContactHeader) time.Durat
 		}
 	}
 	return 0
+}
+
+// sameURI compares the parts of two URIs a registrar keeps (RFC 3261
+// §19.1.4, simplified): scheme, user, host (case-insensitive), port and
+// transport.
+func sameURI(a, b sipmsg.Uri) bool {
+	key := func(u sipmsg.Uri) string {
+		scheme := strings.ToLower(u.Scheme)
+		if scheme == "" {
+			scheme = "sip"
+		}
+		transport := "udp"
+		if u.UriParams != nil {
+			transport = strings.ToLower(u.UriParams.GetOr("transport", "udp"))
+		}
+		return scheme + ":" + u.User + "@" + strings.ToLower(u.Host) + ":" + strconv.Itoa(u.Port) + ";" + transport
+	}
+	return key(a) == key(b)
+}
+
+// reason returns the RFC 3261 §21 reason phrase of the codes the Client
+// sends.
+func reason(code int) string {
+	switch code {
+	case 180:
+		return "Ringing"
+	case 200:
+		return "OK"
+	case 400:
+		return "Bad Request"
+	case 403:
+		return "Forbidden"
+	case 405:
+		return "Method Not Allowed"
+	case 407:
+		return "Proxy Authentication Required"
+	case 480:
+		return "Temporarily Unavailable"
+	case 481:
+		return "Call/Transaction Does Not Exist"
+	case 486:
+		return "Busy Here"
+	case 487:
+		return "Request Terminated"
+	case 488:
+		return "Not Acceptable Here"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 603:
+		return "Decline"
+	}
+	switch {
+	case code < 300:
+		return "OK"
+	case code < 400:
+		return "Redirection"
+	case code < 500:
+		return "Request Failure"
+	case code < 600:
+		return "Server Error"
+	default:
+		return "Global Failure"
+	}
 }
