@@ -87,10 +87,7 @@ type CallsResponse struct {
 
 func (a *Admin) calls(w http.ResponseWriter, _ *http.Request) {
 	live, finished := a.e.records.snapshot()
-	if live == nil {
-		live = []*CallRecord{}
-	}
-	writeJSON(w, http.StatusOK, CallsResponse{Live: live, Finished: finished})
+	writeJSON(w, http.StatusOK, CallsResponse{Live: nonNil(live), Finished: nonNil(finished)})
 }
 
 func (a *Admin) call(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +129,7 @@ func (a *Admin) freezes(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, FreezesResponse{Freezes: fr, Audit: audit})
+	writeJSON(w, http.StatusOK, FreezesResponse{Freezes: nonNil(fr), Audit: nonNil(audit)})
 }
 
 func (a *Admin) queues(w http.ResponseWriter, _ *http.Request) {
@@ -140,7 +137,24 @@ func (a *Admin) queues(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no queues configured"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"queues": a.e.dispatch.snapshot()})
+	qs, err := a.e.dispatch.snapshot()
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	for i := range qs { // [] not null, for every list
+		qs[i].Entries = nonNil(qs[i].Entries)
+		qs[i].Agents = nonNil(qs[i].Agents)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queues": qs})
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // agentState sets an agent's state in every queue it serves: {"state": "ready" | "paused" | "logged-out"}.
@@ -157,7 +171,16 @@ func (a *Admin) agentState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.e.dispatch.setAgentState(r.PathValue("id"), body.State); err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+		code := http.StatusUnprocessableEntity
+		switch {
+		case errors.Is(err, errUnknownAgent):
+			code = http.StatusNotFound
+		case errors.Is(err, errNotReachable):
+			code = http.StatusConflict
+		case errors.Is(err, errStopped):
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]string{"error": err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"agent": r.PathValue("id"), "state": body.State})
@@ -173,7 +196,7 @@ func (a *Admin) callbacks(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"callbacks": cbs})
+	writeJSON(w, http.StatusOK, map[string]any{"callbacks": nonNil(cbs)})
 }
 
 func (a *Admin) cancelCallback(w http.ResponseWriter, r *http.Request) {

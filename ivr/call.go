@@ -4,266 +4,262 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hotline-ivr/hotline/media"
-	"github.com/hotline-ivr/hotline/menus"
+	"github.com/hotline-ivr/hotline/sip"
 )
 
-// errCallOver ends the call loop normally (the menu hung up, or the caller did).
+// A call's whole life, in one place.
+//
+// Every call, inbound (a caller dialled in) or outbound (a callback's customer), is a
+// *call owned by one goroutine (STYLE.md C1), which runs call.run: one loop, one wait. The
+// wait gathers every input the call has: counted key presses (RFC 4733 and in-band from the
+// media, SIP INFO from the leg), the end of a playback, the call's one timer, events from
+// the queue dispatcher, the bridged agent hanging up, a re-INVITE's new DTMF policy, the
+// leg ending and the server stopping. It hands each to the current phase, which may move
+// the call to another phase. Phases, each in its own file:
+//
+//	menu     (phase_menu.go)    steps the pure menu machine: prompts, keys, timers
+//	lane     (phase_lane.go)    the freeze lane's dialogue; from the menu or from hold
+//	hold     (phase_hold.go)    waits in a queue: music, announcements, callback offer
+//	bridged  (phase_bridged.go) talking to an agent
+//	ending   (phase_ending.go)  the last prompt plays, then we hang up
+//
+//	inbound:  menu ─► lane ─► hold ─► bridged
+//	            │      ▲  │     │ ▲
+//	            │      └──┼─────┘ │ (the freeze key on hold)
+//	            └─────────┼───────┘ (enqueue)
+//	                      ▼
+//	  any phase ─► ending (goodbye, refusal, callback taken, freeze done)
+//	callback (customer-first): hold ─► bridged, lane by the freeze key
+//	callback (agent-first):    bridged
+//
+// The caller hanging up or the server stopping ends the call in any phase; the phase is
+// told first (hold gives up its place, bridged hangs up the agent). The record of the call
+// is final when run returns: nothing is appended after its end.
+
+// errCallOver ends the call loop normally (we hung up, or the caller did).
 var errCallOver = errors.New("call over")
 
-// call is the state of one call, owned by its goroutine (STYLE.md C1): no mutex.
-type call struct {
-	e        *Engine
-	leg      Leg
-	sess     *media.Session
-	menu     *Menu
-	machine  *menus.Machine
-	rec      *CallRecord
-	info     <-chan media.Digit // SIP INFO key presses; nil when none
-	dtmf     callDTMF
-	policies <-chan callDTMF // a re-INVITE changed the SDP: the DTMF policy re-evaluated
-	keys     keyFilter
-	trunk    string
+// event is one input of a call, handed to its current phase.
+type event interface{ eventName() string }
 
-	timer   *time.Timer // the digit timer; nil until first started
-	timerOn bool
-	timerID menus.TimerID
+type (
+	keyEvent      struct{ key byte }      // a key press, counted once across paths
+	playedEvent   struct{}                // the current playback ended
+	timerEvent    struct{ id string }     // the call's timer fired
+	queueEvent    struct{ ev holdEvent }  // the dispatcher has news for a waiting caller
+	peerGoneEvent struct{}                // the bridged agent (or customer) hung up
+	hangupEvent   struct{}                // the leg ended: the far end hung up
+	shutdownEvent struct{ cause error }   // the server is stopping
+)
 
-	lane      *lane          // the freeze lane, once the menu handed the call to it
-	enqueue   *menus.Enqueue // the queue to join once playback ends
-	laneTimer time.Duration  // arm the lane's timer when the current playback ends
-	lastKeyAt time.Time      // when the last counted key press arrived
+func (keyEvent) eventName() string      { return "key" }
+func (playedEvent) eventName() string   { return "played" }
+func (timerEvent) eventName() string    { return "timer" }
+func (queueEvent) eventName() string    { return "queue" }
+func (peerGoneEvent) eventName() string { return "peer_gone" }
+func (hangupEvent) eventName() string   { return "hangup" }
+func (shutdownEvent) eventName() string { return "shutdown" }
 
-	playing    uint64 // id of the playback in progress, 0 when silent
-	hangupWhy  string // set when the menu asked to hang up; done once playback ends
-	hangupWant bool
+// phase is one mode of a call. enter runs when the call moves to it; on handles every event
+// while it is current. Both return errCallOver to end the call, or another error to end it
+// as failed. A phase that holds something (a queue place, a bridge) implements leaver.
+type phase interface {
+	name() string
+	enter(ctx context.Context, c *call) error
+	on(ctx context.Context, c *call, ev event) error
 }
 
-// run is the call loop: step the pure machine, do its actions, wait for the next event (C3).
-func (c *call) run(ctx context.Context) error {
-	defer func() {
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-	}()
-	var ev menus.Event = menus.Started{At: c.rec.Start, Language: c.rec.Language}
-	for {
-		if err := c.do(ctx, c.machine.Step(ev)); err != nil {
-			return c.end(err)
-		}
-		var err error
+// leaver is a phase that must give something back when the call leaves it.
+type leaver interface {
+	leave(ctx context.Context, c *call)
+}
+
+// call is the state of one call, owned by its goroutine: no mutex.
+type call struct {
+	e     *Engine
+	leg   Leg
+	m     Media
+	menu  *Menu
+	rec   *CallRecord
+	info  <-chan media.Digit // SIP INFO key presses; nil when none
+	trunk string
+
+	dtmf      callDTMF
+	policies  <-chan callDTMF // a re-INVITE changed the SDP: the DTMF policy re-evaluated
+	keys      keyFilter
+	lastKeyAt time.Time // when the last counted key press arrived
+
+	phase   phase
+	playing uint64 // id of the playback in progress, 0 when silent
+
+	timer   *time.Timer // the call's one timer; nil until first armed
+	timerOn bool
+	timerID string
+
+	queued <-chan holdEvent // the dispatcher's events while in a queue; nil otherwise
+	peer   *peer            // the bridged agent (or customer) while bridged; nil otherwise
+}
+
+// run is the call loop. It returns when the call is over; the caller of run finishes the
+// record and releases the leg's media.
+func (c *call) run(ctx context.Context, first phase) error {
+	defer c.stopTimer()
+	err := c.to(ctx, first)
+	for err == nil {
+		var ev event
 		if ev, err = c.wait(ctx); err != nil {
-			return c.end(err)
+			break
+		}
+		err = c.phase.on(ctx, c, ev)
+		switch ev.(type) {
+		case hangupEvent, shutdownEvent:
+			if err == nil { // the phase had its say; the call is over whatever it said
+				err = errCallOver
+			}
 		}
 	}
-}
-
-// end turns the loop's final error into the call's outcome and result.
-func (c *call) end(err error) error {
+	if l, ok := c.phase.(leaver); ok {
+		l.leave(ctx, c)
+	}
 	if errors.Is(err, errCallOver) {
 		return nil
 	}
 	return err
 }
 
-func (c *call) do(ctx context.Context, actions []menus.Action) error {
-	now := c.e.now()
-	changed := false
-	for _, a := range actions {
-		switch a := a.(type) {
-		case menus.EnterNode:
-			c.rec.Nodes = append(c.rec.Nodes, NodeVisit{Node: a.Node, At: now})
-			changed = true
-		case menus.Play:
-			ps := make([]*media.Prompt, 0, len(a.Prompts))
-			at := now
-			for _, name := range a.Prompts {
-				p, ok := c.menu.Prompts[name]
-				if !ok { // Compile checked every name; a miss is a bug, not a caller's problem
-					return fmt.Errorf("call %s: prompt %q not loaded", c.leg.ID(), name)
-				}
-				ps = append(ps, p)
-				c.rec.Prompts = append(c.rec.Prompts, PromptPlay{Prompt: name, At: at})
-				at = at.Add(p.Duration())
-			}
-			c.playing = c.sess.Play(ps...)
-			changed = true
-		case menus.StopPlayback:
-			c.sess.Stop()
-			c.playing = 0
-		case menus.StartTimer:
-			c.armTimer(a.After, a.ID)
-		case menus.StopTimer:
-			if c.timer != nil {
-				c.timer.Stop()
-			}
-			c.timerOn = false
-		case menus.Hangup:
-			c.hangupWant, c.hangupWhy = true, a.Reason
-		case menus.SetVariable:
-			if c.rec.Variables == nil {
-				c.rec.Variables = make(map[string]string)
-			}
-			c.rec.Variables[a.Name] = a.Value
-			changed = true
-		case menus.SetLanguage:
-			c.rec.Language = a.Language
-			changed = true
-		case menus.Freeze:
-			if c.e.freeze != nil {
-				c.publishIf(changed)
-				return c.startLane(ctx)
-			}
-			c.hangupWant, c.hangupWhy = true, "unsupported"
-		case menus.Enqueue:
-			if c.e.dispatch != nil {
-				c.enqueue = &a
-				continue
-			}
-			c.hangupWant, c.hangupWhy = true, "unsupported"
-		case menus.Transfer:
-			// Validation refuses these until their subsystems exist (issues 5 and 6); a tree
-			// compiled with them enabled still ends politely rather than leaving silence.
-			c.hangupWant, c.hangupWhy = true, "unsupported"
-		}
+// to moves the call to phase p: the old phase gives back what it holds, the call's timer
+// stops, and p enters.
+func (c *call) to(ctx context.Context, p phase) error {
+	if l, ok := c.phase.(leaver); ok && c.phase != nil {
+		l.leave(ctx, c)
 	}
-	c.publishIf(changed)
-	if c.hangupWant && c.playing == 0 {
-		return c.hangup(ctx)
-	}
-	if c.enqueue != nil && c.playing == 0 {
-		return c.startHold(ctx)
-	}
-	return nil
-}
-
-// startHold hands the call to its queue once the menu's last prompt has played.
-func (c *call) startHold(ctx context.Context) error {
-	q := c.enqueue
-	c.enqueue = nil
 	c.stopTimer()
-	return c.hold(ctx, q.Queue, q.Priority)
+	c.phase = p
+	c.rec.Phases = append(c.rec.Phases, PhaseVisit{Phase: p.name(), At: c.e.now()})
+	c.publish()
+	return p.enter(ctx, c)
 }
 
-func (c *call) publishIf(changed bool) {
-	if changed {
-		c.e.records.publish(c.rec)
-	}
-}
-
-// hangup ends the call from our side after the goodbye prompt.
-func (c *call) hangup(ctx context.Context) error {
-	switch c.hangupWhy {
-	case OutcomeFrozen, OutcomeFreezeRefused, OutcomeFreezeFailed, OutcomeCallback, OutcomeQueueFull:
-		c.rec.Outcome = c.hangupWhy
-	case menus.ReasonMaxRetries, menus.ReasonMaxFailures, menus.ReasonMaxTimeouts:
-		c.rec.Outcome = OutcomeMaxRetries
-	case menus.ReasonCompleted:
-		c.rec.Outcome = OutcomeCompleted
-	default:
-		c.rec.Outcome = OutcomeGoodbye
-	}
-	if err := c.leg.Hangup(ctx, nil); err != nil {
-		return fmt.Errorf("call %s: hangup: %w", c.leg.ID(), err)
-	}
-	return errCallOver
-}
-
-// wait blocks until the next event the menu cares about.
-func (c *call) wait(ctx context.Context) (menus.Event, error) {
-	var timerC <-chan time.Time
+// wait blocks until the next event for the current phase. Inputs no phase cares about (a
+// key another path already reported, a playback already replaced, a new DTMF policy) are
+// dealt with here.
+func (c *call) wait(ctx context.Context) (event, error) {
 	for {
-		timerC = nil
+		var timerC <-chan time.Time
 		if c.timerOn {
 			timerC = c.timer.C
 		}
+		var peerDone <-chan struct{}
+		if c.peer != nil {
+			peerDone = c.peer.leg.Done()
+		}
 		select {
-		case d := <-c.sess.Digits():
-			if ev, ok := c.key(d); ok {
-				if c.lane != nil {
-					if err := c.laneDo(ctx, c.lane.digit(d.Key)); err != nil {
-						return nil, err
-					}
-					continue
-				}
-				return ev, nil
+		case d := <-c.m.Digits():
+			if c.count(d) {
+				return keyEvent{key: d.Key}, nil
 			}
 		case d := <-c.info:
-			if ev, ok := c.key(d); ok {
-				if c.lane != nil {
-					if err := c.laneDo(ctx, c.lane.digit(d.Key)); err != nil {
-						return nil, err
-					}
-					continue
-				}
-				return ev, nil
+			if c.count(d) {
+				return keyEvent{key: d.Key}, nil
 			}
-		case id := <-c.sess.Done():
-			if id != c.playing {
-				continue // a playback we already replaced
+		case id := <-c.m.Done():
+			if id == c.playing && id != 0 {
+				c.playing = 0
+				return playedEvent{}, nil
 			}
-			c.playing = 0
-			if c.hangupWant {
-				return nil, c.hangup(ctx)
-			}
-			if c.enqueue != nil {
-				return nil, c.startHold(ctx)
-			}
-			if c.lane != nil {
-				if c.laneTimer > 0 {
-					c.armTimer(c.laneTimer, laneTimerID)
-					c.laneTimer = 0
-				}
-				continue
-			}
-			return menus.PlaybackDone{}, nil
 		case <-timerC:
 			c.timerOn = false
-			if c.lane != nil {
-				if err := c.laneDo(ctx, c.lane.timedOut()); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			return menus.TimerFired{ID: c.timerID}, nil
+			return timerEvent{id: c.timerID}, nil
+		case ev := <-c.queued:
+			return queueEvent{ev: ev}, nil
+		case <-peerDone:
+			return peerGoneEvent{}, nil
 		case p := <-c.policies:
 			c.dtmf = p
 		case <-c.leg.Done():
-			c.rec.Outcome = OutcomeCallerHangup
-			return nil, errCallOver
+			return hangupEvent{}, nil
 		case <-ctx.Done():
-			c.rec.Outcome = outcomeFromCause(ctx, OutcomeShutdown)
-			return nil, errCallOver
+			return shutdownEvent{cause: context.Cause(ctx)}, nil
 		}
 	}
 }
 
-// key turns a reported key press into a menu event, unless the call's DTMF mode does not
-// listen to that path or the press was already counted by another path.
-func (c *call) key(d media.Digit) (menus.Event, bool) {
+// count decides whether a reported key press counts: the call's DTMF mode listens to its
+// path and no other path already reported it. A counted press goes in the record.
+func (c *call) count(d media.Digit) bool {
 	if !c.dtmf.accepts(d.Mode) {
 		c.e.metrics.digitsIgnored.WithLabelValues(string(d.Mode)).Inc()
-		return nil, false
+		return false
 	}
 	if !c.keys.accept(d) {
 		c.e.metrics.duplicates.WithLabelValues(string(d.Mode)).Inc()
-		return nil, false
+		return false
 	}
 	c.lastKeyAt = d.At
-	c.rec.Keys = append(c.rec.Keys, KeyPress{Key: string(d.Key), Mode: string(d.Mode), Node: c.machine.Node(), At: d.At,
+	node := ""
+	if mp, ok := c.phase.(*menuPhase); ok {
+		node = mp.m.Node()
+	}
+	c.rec.Keys = append(c.rec.Keys, KeyPress{Key: string(d.Key), Mode: string(d.Mode), Node: node, At: d.At,
 		LatencyMs: float64(d.Delay.Microseconds()) / 1000})
 	c.e.metrics.digits.WithLabelValues(string(d.Mode), c.trunk).Inc()
-	c.e.records.publish(c.rec)
-	if c.hangupWant {
-		return nil, false // the goodbye is playing; keys no longer matter
-	}
-	return menus.Digit{Key: d.Key}, true
+	c.publish()
+	return true
 }
 
-func (c *call) armTimer(after time.Duration, id menus.TimerID) {
+// play plays prompts, replacing what was playing, and lists each in the record under its
+// name at the time it is due to start (finish drops those that never started).
+func (c *call) play(names []string, ps []*media.Prompt) {
+	at := c.e.now()
+	for i, p := range ps {
+		c.rec.Prompts = append(c.rec.Prompts, PromptPlay{Prompt: names[i], At: at})
+		at = at.Add(p.Duration())
+	}
+	c.playing = c.m.Play(ps...)
+	c.publish()
+}
+
+// playNamed plays prompts by name: the menu's own first, then the system prompts.
+func (c *call) playNamed(names ...string) {
+	ps := make([]*media.Prompt, 0, len(names))
+	found := make([]string, 0, len(names))
+	for _, n := range names {
+		if p := c.prompt(n); p != nil {
+			ps, found = append(ps, p), append(found, n)
+		} else {
+			c.e.log.Warn("prompt missing", "call_id", c.rec.CallID, "prompt", n)
+		}
+	}
+	c.play(found, ps)
+}
+
+// loop plays prompts over and over (music on hold): not listed in the record.
+func (c *call) loop(p *media.Prompt) {
+	c.playing = 0
+	if p != nil {
+		c.m.Loop(p)
+	}
+}
+
+// silence stops whatever plays.
+func (c *call) silence() {
+	c.m.Stop()
+	c.playing = 0
+}
+
+// prompt finds a prompt by name: the menu's own first, then the system prompts (music on
+// hold, numbers, queue phrases).
+func (c *call) prompt(name string) *media.Prompt {
+	if p, ok := c.menu.Prompts[name]; ok {
+		return p
+	}
+	return c.e.sys[name]
+}
+
+func (c *call) arm(after time.Duration, id string) {
 	if c.timer == nil {
 		c.timer = time.NewTimer(after)
 	} else {
@@ -279,120 +275,23 @@ func (c *call) stopTimer() {
 	c.timerOn = false
 }
 
-// laneTimerID is the freeze lane's key timer (the menu's timers are over by then).
-const laneTimerID menus.TimerID = "freeze_lane"
+// publish shows the record's current state in the admin API.
+func (c *call) publish() { c.e.records.publish(c.rec) }
 
-// startLane hands the call to the freeze lane: the menu is over (the machine ignores
-// events after Freeze). Caller-ID identification happens here, at once.
-func (c *call) startLane(ctx context.Context) error {
-	c.stopTimer()
-	f := c.e.freeze
-	c.lane = newLane(f.lane.Config.CheckDigits, f.lane.Config.KeyTimeout)
-	c.lane.offerAgent = f.lane.Config.RecoveryQueue != "" && c.e.dispatch != nil
-	c.rec.Freeze = &FreezeRecord{}
-	if c.lastKeyAt.IsZero() {
-		c.lastKeyAt = c.e.now()
+// hangup ends the call from our side.
+func (c *call) hangup(ctx context.Context) error {
+	if err := c.leg.Hangup(ctx); err != nil {
+		return fmt.Errorf("call %s: hangup: %w", c.rec.CallID, err)
 	}
-	return c.laneDo(ctx, c.lane.start(f.lane.Accounts.byCallerID(c.callerID())))
+	return errCallOver
 }
 
-// laneDo performs what the freeze lane asked, feeding it the answers of lookups, checks and
-// the freeze itself until it asks for something that waits on the caller.
-func (c *call) laneDo(ctx context.Context, act laneAct) error {
-	f := c.e.freeze
-	fr := c.rec.Freeze
-	for {
-		if act.Stop {
-			c.sess.Stop()
-			c.playing = 0
-		}
-		if act.Audit != "" {
-			fr.Refused = act.Audit
-			f.audit(context.WithoutCancel(ctx), c.callerID(), c.lane.account, "refused", act.Audit)
-		}
-		switch {
-		case act.Lookup != "":
-			act = c.lane.lookedUp(act.Lookup, f.exists(act.Lookup))
-			continue
-		case act.Verify != "":
-			act = c.lane.verified(f.checkMatches(c.lane.account, act.Verify))
-			continue
-		case act.Freeze != "":
-			fr.Account = act.Freeze
-			// The caller may hang up now: the freeze must still be recorded (and audited).
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			ref, refused, err := f.freeze(fctx, act.Freeze, c.callerID(), c.rec.CallID)
-			cancel()
-			if err != nil {
-				c.e.log.Error("freeze not recorded", "call_id", c.rec.CallID, "account", act.Freeze, "err", err)
-			} else if refused == "" {
-				fr.Reference = ref
-				fr.RecordedMs = msSince(c.lastKeyAt, c.e.now())
-				c.e.metrics.freezeRecord.Observe(c.e.now().Sub(c.lastKeyAt).Seconds())
-			}
-			act = c.lane.frozen(ref, refused, err != nil)
-			if err == nil && refused == "" {
-				c.lanePlay(act.Play)
-				fr.ConfirmMs = msSince(c.lastKeyAt, c.e.now())
-				c.e.metrics.freezeConfirm.Observe(c.e.now().Sub(c.lastKeyAt).Seconds())
-				act.Play = nil
-			}
-			continue
-		}
-		if act.Enqueue {
-			// The recovery queue, at top priority: the lane is over, hold takes the call.
-			c.lane = nil
-			c.stopTimer()
-			return c.hold(ctx, f.lane.Config.RecoveryQueue, f.lane.Config.RecoveryPriority)
-		}
-		if len(act.Play) > 0 {
-			c.lanePlay(act.Play)
-		}
-		if act.Timer > 0 {
-			if c.playing == 0 {
-				c.armTimer(act.Timer, laneTimerID)
-			} else {
-				c.stopTimer()
-				c.laneTimer = act.Timer
-			}
-		}
-		c.e.records.publish(c.rec)
-		if act.Hangup != "" {
-			c.stopTimer()
-			c.hangupWant, c.hangupWhy = true, act.Hangup
-			if c.playing == 0 {
-				return c.hangup(ctx)
-			}
-		}
-		return nil
+// setOutcome records how the call ended, unless a phase already decided it.
+func (c *call) setOutcome(o string) {
+	if c.rec.Outcome == "" {
+		c.rec.Outcome = o
 	}
 }
-
-// lanePlay plays the lane's prompts: names from menus.prompts (in the call's language when
-// it has them) and "digit:N" read-backs (prompts digit_0 ... digit_9).
-func (c *call) lanePlay(names []string) {
-	ps := make([]*media.Prompt, 0, len(names))
-	at := c.e.now()
-	for _, n := range names {
-		if d, ok := strings.CutPrefix(n, laneDigitPrefix); ok {
-			n = "digit_" + d
-		}
-		p, ok := c.menu.Prompts[strings.ToLower(c.rec.Language)+"/"+n]
-		if !ok {
-			p, ok = c.menu.Prompts[n]
-		}
-		if !ok {
-			c.e.log.Error("freeze lane prompt missing", "prompt", n) // validation requires them
-			continue
-		}
-		ps = append(ps, p)
-		c.rec.Prompts = append(c.rec.Prompts, PromptPlay{Prompt: n, At: at})
-		at = at.Add(p.Duration())
-	}
-	c.playing = c.sess.Play(ps...)
-}
-
-func msSince(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }
 
 // callerID is the caller's number for the freeze lane, queues and callbacks: the
 // P-Asserted-Identity a carrier vouched for, else the From user.
@@ -402,3 +301,39 @@ func (c *call) callerID() string {
 	}
 	return c.rec.Caller.User
 }
+
+// sayLang picks the announcement language: the call's, else English.
+func (c *call) sayLang() string {
+	if c.rec.Language != "" && len(media.SayPrompts(c.rec.Language)) > 0 {
+		return c.rec.Language
+	}
+	return media.LangEN
+}
+
+// sysPrompt names a phrase of the queue prompt set in the call's language.
+func (c *call) sysPrompt(name string) string {
+	if name == "goodbye" {
+		return name
+	}
+	return "queue/" + c.sayLang() + "/" + name
+}
+
+// outcomeFromCause maps the call context's cause to an outcome.
+func outcomeFromCause(cause error, otherwise string) string {
+	switch {
+	case cause == nil:
+		return otherwise
+	case errors.Is(cause, sip.ErrHangup), errors.Is(cause, sip.ErrCanceled):
+		return OutcomeCallerHangup
+	}
+	return OutcomeShutdown
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func msSince(from, to time.Time) float64 { return float64(to.Sub(from).Microseconds()) / 1000 }

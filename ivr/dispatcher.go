@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
-	"net/netip"
-	"os"
 	"slices"
+	"sync"
 	"time"
 
-	"github.com/hotline-ivr/hotline/media"
-	"github.com/hotline-ivr/hotline/media/sdp"
 	"github.com/hotline-ivr/hotline/queue"
 	"github.com/hotline-ivr/hotline/queue/store"
 	"github.com/hotline-ivr/hotline/sip"
@@ -38,11 +34,6 @@ type AgentConfig struct {
 	// URI is a static SIP URI for an agent that does not register; ready from the start.
 	URI    string   `mapstructure:"uri"`
 	Queues []string `mapstructure:"queues"`
-}
-
-// Dialer places outbound calls (agents, callbacks); *sip.Server is one.
-type Dialer interface {
-	Dial(ctx context.Context, target string, sdp []byte, o sip.DialOptions) (*sip.Call, error)
 }
 
 // ValidateQueues checks queues and agents together, naming config keys.
@@ -75,35 +66,37 @@ func ValidateQueues(queues map[string]QueueConfig, agents []AgentConfig) error {
 	return errors.Join(errs...)
 }
 
+// Errors the admin API maps to status codes.
+var (
+	errUnknownAgent  = errors.New("no such agent")
+	errNotReachable  = errors.New("the agent's phone is not registered: it cannot be rung")
+	errStopped       = errors.New("the queue dispatcher has stopped")
+	errInvalidChange = errors.New("invalid agent state change")
+)
+
 // holdEvent is what the dispatcher tells a waiting caller's goroutine.
 type holdEvent struct {
 	kind     queue.Kind // KindAnnounce, KindOfferCallback, or 0 for a connected agent
 	position int
 	wait     time.Duration
-	reason   queue.Reason
-	agent    *agentLeg // set when an agent answered
-}
-
-// agentLeg is an answered agent call with its media.
-type agentLeg struct {
-	id   string
-	call *sip.Call
-	sess *media.Session
-	conn *net.UDPConn
-	pool *media.PortPool
-}
-
-func (a *agentLeg) close() {
-	a.sess.Close()
-	a.pool.Release(a.conn)
+	agent    *peer // set when an agent answered
 }
 
 type agentInfo struct {
 	cfg        AgentConfig
 	registered bool
 	busy       bool
-	resting    bool   // after a ring that failed: not rung again for ringRest
-	explicit   uint64 // bumped by every explicit state change (admin API, feature code, registration)
+	restUntil  time.Time // after a ring that failed: not rung again before then
+	explicit   uint64    // bumped by every explicit state change (admin API, feature code, registration)
+}
+
+// entry is the dispatcher's state of one queue entry, beside what the queue keeps.
+type entry struct {
+	queue    string
+	callerID string         // shown to the agent
+	events   chan holdEvent // to the call waiting on the line; nil while it is not
+	cbID     int64          // stored callback, 0 when none
+	reserved *peer          // agent-first callback: the agent who answered and waits
 }
 
 // ringState is one ring in progress; seq tells a ring from a later one for the same pair.
@@ -112,50 +105,75 @@ type ringState struct {
 	seq    uint64
 }
 
-// ringRest is how long an agent who declined, failed or did not answer is left alone, so
-// that a busy or broken phone is not rung in a loop (Asterisk's queue "retry").
-const ringRest = 5 * time.Second
+// Timings of the dispatcher; tests shorten them.
+type dispatchTimings struct {
+	ringRest     time.Duration // an agent who declined, failed or did not answer is left alone this long (Asterisk's queue "retry")
+	customerRing time.Duration // how long a callback's customer is rung
+	lease        time.Duration // a callback attempt's lease in the store
+}
+
+var defaultTimings = dispatchTimings{ringRest: 5 * time.Second, customerRing: 60 * time.Second, lease: 2 * time.Minute}
 
 // dispatcher owns every queue.Queue (STYLE.md C6): one goroutine runs all queue logic; calls
-// and ring goroutines talk to it through reqs.
+// and the goroutines it starts talk to it through reqs. Every goroutine it starts is
+// tracked in wg; every request gives up when the dispatcher has stopped (done).
+//
+// A graceful stop (the server's context ends): rings are canceled, agents answered for a
+// callback are hung up, and every caller still waiting on the line keeps their place for
+// the queue's abandon_window, written to the store in one transaction, so that calling back
+// after the restart resumes it. Callers' goroutines that ask anything after that get
+// errStopped at once.
 type dispatcher struct {
-	e        *Engine
-	queues   map[string]*queue.Queue
-	cfgs     map[string]QueueConfig
-	agents   map[string]*agentInfo
-	byUser   map[string]string
-	waiters  map[string]chan holdEvent // entry ID (Call-ID) -> the caller's goroutine
-	rings    map[string]ringState
-	ringSeq  uint64
-	callers  map[string]string    // entry ID -> caller ID, shown to the agent
-	cbIDs    map[string]int64     // entry ID -> stored callback ID
-	reserved map[string]*agentLeg // entry ID -> the agent answered for its callback
-	dialer   Dialer
+	e       *Engine
+	queues  map[string]*queue.Queue
+	cfgs    map[string]QueueConfig
+	agents  map[string]*agentInfo
+	byUser  map[string]string
+	entries map[string]*entry
+	rings   map[string]ringState // entry ID + "\x00" + agent ID
+	ringSeq uint64
+	dialer  legDialer
+	cbs     callbackStore // nil: no store (callbacks are not offered durably)
+	places  placeStore    // nil: abandoned places are kept in memory only
+	owner   string        // this node's name in callback leases
+	timing  dispatchTimings
+
 	contacts contactLister // the registrar, when the dialer is one
 	codes    map[string]queue.AgentState
 	reqs     chan func(now time.Time)
+	done     chan struct{} // closed when run has returned
+	wg       sync.WaitGroup
 	log      *slog.Logger
 }
 
-// EnableQueues turns hold queues on; the dispatcher runs until ctx ends. dialer places
-// agent calls. Registered agents become ready through AgentRegistered.
+// EnableQueues turns hold queues on; the dispatcher runs until ctx ends (then Close waits
+// for it). dialer places agent and callback calls. Registered agents become ready through
+// AgentRegistered.
 func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig, agents []AgentConfig, codes AgentCodesConfig, dialer Dialer) error {
-	if err := ValidateQueues(queues, agents); err != nil {
+	d, err := e.newDispatcher(queues, agents, codes, &rtpDialer{e: e, sip: dialer})
+	if err != nil {
 		return err
+	}
+	d.contacts, _ = dialer.(contactLister)
+	return d.start(ctx)
+}
+
+func (e *Engine) newDispatcher(queues map[string]QueueConfig, agents []AgentConfig, codes AgentCodesConfig, dialer legDialer) (*dispatcher, error) {
+	if err := ValidateQueues(queues, agents); err != nil {
+		return nil, err
 	}
 	d := &dispatcher{
 		e: e, queues: map[string]*queue.Queue{}, cfgs: queues, agents: map[string]*agentInfo{},
-		byUser: map[string]string{}, waiters: map[string]chan holdEvent{}, rings: map[string]ringState{}, callers: map[string]string{},
-		cbIDs: map[string]int64{}, reserved: map[string]*agentLeg{},
-		dialer: dialer, reqs: make(chan func(time.Time), 256), log: e.log, codes: codes.states(),
+		byUser: map[string]string{}, entries: map[string]*entry{}, rings: map[string]ringState{},
+		dialer: dialer, cbs: e.callbacks, places: e.places, owner: e.node, timing: e.timings,
+		reqs: make(chan func(time.Time), 256), done: make(chan struct{}), log: e.log, codes: codes.states(),
 	}
-	d.contacts, _ = dialer.(contactLister)
 	for name, qc := range queues {
 		c := qc.Config
 		c.Name = name
 		q, err := queue.New(c)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.queues[name] = q
 	}
@@ -173,96 +191,114 @@ func (e *Engine) EnableQueues(ctx context.Context, queues map[string]QueueConfig
 			d.queues[qn].SetAgentState(a.ID, st, now)
 		}
 	}
-	if err := d.restoreCallbacks(ctx, now); err != nil {
+	return d, nil
+}
+
+// start restores the stored callbacks and places and runs the dispatcher until ctx ends.
+func (d *dispatcher) start(ctx context.Context) error {
+	if err := d.restore(ctx, d.e.now()); err != nil {
 		return err
 	}
-	e.dispatch = d
-	go d.run(ctx)
+	d.e.dispatch = d
+	d.e.bg.Add(1)
+	go func() {
+		defer d.e.bg.Done()
+		d.run(ctx)
+		d.wg.Wait() // rings, dials, callback calls and store writes end with the server's context
+	}()
 	return nil
 }
 
-// restoreCallbacks puts every stored live callback back in its queue at its kept place
-// (after a restart or a crash). A callback whose dial was cut short by a crash is claimable
-// again once its lease runs out; the store records the interrupted attempt.
-func (d *dispatcher) restoreCallbacks(ctx context.Context, now time.Time) error {
-	st := d.e.store
-	if st == nil {
-		return nil
-	}
-	cbs, err := st.ListCallbacks(ctx, store.CallbackFilter{States: []store.CallbackState{
-		store.CallbackPending, store.CallbackClaimed, store.CallbackDialing}})
-	if err != nil {
-		return fmt.Errorf("restore callbacks: %w", err)
-	}
-	for _, cb := range cbs {
-		q, ok := d.queues[cb.Queue]
-		if !ok {
-			d.log.Warn("stored callback for a queue no longer configured; kept in the store", "id", cb.ID, "queue", cb.Queue)
-			continue
-		}
-		id := cb.CallID
-		if id == "" {
-			id = fmt.Sprint("callback-", cb.ID)
-		}
-		due := cb.NextAttemptAt
-		if cb.LeaseUntil.After(due) {
-			due = cb.LeaseUntil // a dial in progress when the server stopped: not before its lease ends
-		}
-		if _, err := q.Join(queue.Entry{ID: id, CallerID: cb.CallerNumber, Priority: cb.Priority,
-			Arrival: cb.Arrival, Callback: true, Attempts: cb.Attempts, Due: due}, now); err != nil {
-			d.log.Warn("stored callback not restored", "id", cb.ID, "err", err)
-			continue
-		}
-		d.cbIDs[id] = cb.ID
-	}
-	if len(d.cbIDs) > 0 {
-		d.log.Info("callbacks restored", "count", len(d.cbIDs))
-	}
-	for name, q := range d.queues {
-		abs, err := st.ListAbandoned(ctx, name, now)
+// spawn runs f on a tracked goroutine.
+func (d *dispatcher) spawn(f func()) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+}
+
+// restore puts every stored live callback back in its queue at its kept place (after a
+// restart or a crash), and every kept place of a caller who hung up. A callback whose dial
+// was cut short by a crash is claimable again once its lease runs out.
+func (d *dispatcher) restore(ctx context.Context, now time.Time) error {
+	if d.cbs != nil {
+		cbs, err := d.cbs.ListCallbacks(ctx, store.CallbackFilter{States: []store.CallbackState{
+			store.CallbackPending, store.CallbackClaimed, store.CallbackDialing}})
 		if err != nil {
-			return fmt.Errorf("restore abandoned places: %w", err)
+			return fmt.Errorf("restore callbacks: %w", err)
 		}
-		for _, a := range abs {
-			q.RestoreAbandoned(a.Caller, a.Arrival, a.Priority, a.Expires)
+		n := 0
+		for _, cb := range cbs {
+			q, ok := d.queues[cb.Queue]
+			if !ok {
+				d.log.Warn("stored callback for a queue no longer configured; kept in the store", "id", cb.ID, "queue", cb.Queue)
+				continue
+			}
+			id := cmpOr(cb.CallID, fmt.Sprint("callback-", cb.ID))
+			due := cb.NextAttemptAt
+			if cb.LeaseUntil.After(due) {
+				due = cb.LeaseUntil // a dial in progress when the server stopped: not before its lease ends
+			}
+			if _, err := q.Join(queue.Entry{ID: id, CallerID: cb.CallerNumber, Priority: cb.Priority,
+				Arrival: cb.Arrival, Callback: true, Attempts: cb.Attempts, Due: due}, now); err != nil {
+				d.log.Warn("stored callback not restored", "id", cb.ID, "err", err)
+				continue
+			}
+			d.entries[id] = &entry{queue: cb.Queue, callerID: cb.CallerNumber, cbID: cb.ID}
+			n++
+		}
+		if n > 0 {
+			d.log.Info("callbacks restored", "count", n)
+		}
+	}
+	if d.places != nil {
+		for name, q := range d.queues {
+			abs, err := d.places.ListAbandoned(ctx, name, now)
+			if err != nil {
+				return fmt.Errorf("restore abandoned places: %w", err)
+			}
+			for _, a := range abs {
+				q.RestoreAbandoned(a.Caller, a.Arrival, a.Priority, a.Expires)
+			}
 		}
 	}
 	return nil
 }
 
-// AgentRegistered tells the dispatcher that a registrar user's softphone came or went.
-func (e *Engine) AgentRegistered(user string, registered bool) {
-	d := e.dispatch
-	if d == nil {
-		return
+// do runs f on the dispatcher goroutine; false when the dispatcher has stopped.
+func (d *dispatcher) do(f func(now time.Time)) bool {
+	select {
+	case d.reqs <- f:
+		return true
+	case <-d.done:
+		return false
 	}
-	d.do(func(now time.Time) {
-		id, ok := d.byUser[user]
-		if !ok {
-			return
-		}
-		a := d.agents[id]
-		a.registered = registered
-		a.explicit++
-		st := queue.AgentLoggedOut
-		if registered {
-			st = queue.AgentReady
-		}
-		if a.busy && registered {
-			return // stays busy until its call ends
-		}
-		for _, qn := range a.cfg.Queues {
-			d.queues[qn].SetAgentState(id, st, now)
-		}
-		d.log.Info("agent", "id", id, "state", st)
-	})
 }
 
-// do runs f on the dispatcher goroutine.
-func (d *dispatcher) do(f func(now time.Time)) { d.reqs <- f }
+// ask runs f on the dispatcher goroutine and returns its answer; errStopped when the
+// dispatcher stopped before answering.
+func ask[T any](d *dispatcher, f func(now time.Time) (T, error)) (T, error) {
+	type res struct {
+		v   T
+		err error
+	}
+	r := make(chan res, 1)
+	var zero T
+	if !d.do(func(now time.Time) { v, err := f(now); r <- res{v, err} }) {
+		return zero, errStopped
+	}
+	select {
+	case out := <-r:
+		return out.v, out.err
+	case <-d.done:
+		return zero, errStopped
+	}
+}
 
 func (d *dispatcher) run(ctx context.Context) {
-	t := time.NewTimer(time.Hour)
+	defer close(d.done)
+	t := time.NewTimer(0) // a first tick at once: restored callbacks may be due
 	defer t.Stop()
 	var lastGauges time.Time
 	for {
@@ -271,17 +307,11 @@ func (d *dispatcher) run(ctx context.Context) {
 			f(d.e.now())
 		case <-t.C:
 		case <-ctx.Done():
-			for _, r := range d.rings {
-				r.cancel()
-			}
-			for _, leg := range d.reserved {
-				leg.call.Hangup(context.WithoutCancel(ctx))
-				leg.close()
-			}
+			d.stop(ctx)
 			return
 		}
 		now := d.e.now()
-		next := now.Add(time.Hour)
+		next := d.wakeRested(now)
 		for _, q := range d.queues {
 			for _, dec := range q.Tick(now) {
 				d.act(ctx, q, dec, now)
@@ -296,6 +326,77 @@ func (d *dispatcher) run(ctx context.Context) {
 		}
 		t.Reset(max(min(next.Sub(d.e.now()), time.Second), time.Millisecond))
 	}
+}
+
+// stop ends the dispatcher's work on a graceful stop (see dispatcher).
+func (d *dispatcher) stop(ctx context.Context) {
+	for _, r := range d.rings {
+		r.cancel()
+	}
+	now := d.e.now()
+	var kept []store.Abandoned
+	for _, id := range slices.Sorted(maps.Keys(d.entries)) {
+		en := d.entries[id]
+		if en.reserved != nil {
+			d.release(en.reserved)
+		}
+		if en.events == nil {
+			continue // a callback: it stays in the store as it is
+		}
+		q := d.queues[en.queue]
+		ent, err := q.Leave(id, now, queue.LeaveAbandoned)
+		if err != nil || ent.CallerID == "" {
+			continue
+		}
+		kept = append(kept, store.Abandoned{Queue: en.queue, Caller: ent.CallerID, Arrival: ent.Arrival,
+			Priority: ent.Priority, Expires: now.Add(q.Config().AbandonWindow)})
+	}
+	clear(d.entries)
+	if len(kept) > 0 && d.places != nil {
+		d.spawn(func() {
+			if err := d.places.SaveAbandoned(context.WithoutCancel(ctx), kept...); err != nil {
+				d.log.Error("places of callers on hold not stored at stop", "count", len(kept), "err", err)
+				return
+			}
+			d.log.Info("places of callers on hold kept", "count", len(kept))
+		})
+	}
+}
+
+// release hangs up an agent leg nobody will take, off the dispatcher goroutine (a BYE to a
+// vanished phone can take 32 s).
+func (d *dispatcher) release(p *peer) {
+	d.spawn(func() {
+		p.leg.Hangup(context.Background())
+		p.close()
+	})
+}
+
+// wakeRested makes agents whose rest after a failed ring is over ready again, and returns
+// when the next rest ends (or in an hour).
+func (d *dispatcher) wakeRested(now time.Time) time.Time {
+	next := now.Add(time.Hour)
+	for id, a := range d.agents {
+		if a.restUntil.IsZero() {
+			continue
+		}
+		if now.Before(a.restUntil) {
+			next = minTime(next, a.restUntil)
+			continue
+		}
+		a.restUntil = time.Time{}
+		if !a.busy && (a.cfg.URI != "" || a.registered) {
+			d.setAll(id, queue.AgentReady, now)
+		}
+	}
+	return next
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // gauges publishes every queue's waiting callers and agent states (at most once a second).
@@ -315,14 +416,14 @@ func (d *dispatcher) gauges() {
 	}
 }
 
-func (d *dispatcher) tell(qname, entry string, ev holdEvent, now time.Time) {
-	ch, ok := d.waiters[entry]
-	if ok {
+// tell sends a waiting caller's goroutine an event; an agent nobody takes is released.
+func (d *dispatcher) tell(qname, id string, ev holdEvent, now time.Time) {
+	if en, ok := d.entries[id]; ok && en.events != nil {
 		select {
-		case ch <- ev:
+		case en.events <- ev:
 			return
 		default:
-			d.log.Warn("queue event dropped: caller not reading", "entry", entry, "kind", ev.kind)
+			d.log.Warn("queue event dropped: caller not reading", "entry", id, "kind", ev.kind)
 		}
 	}
 	if ev.agent != nil { // never leave an answered agent on a line nobody takes
@@ -334,7 +435,7 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 	name := q.Config().Name
 	switch dec.Kind {
 	case queue.KindAnnounce, queue.KindOfferCallback:
-		d.tell(name, dec.Entry, holdEvent{kind: dec.Kind, position: dec.Position, wait: dec.Wait, reason: dec.Reason}, now)
+		d.tell(name, dec.Entry, holdEvent{kind: dec.Kind, position: dec.Position, wait: dec.Wait}, now)
 	case queue.KindRing:
 		key := dec.Entry + "\x00" + dec.Agent
 		if old, ok := d.rings[key]; ok {
@@ -342,13 +443,15 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 		}
 		rctx, cancel := context.WithDeadline(ctx, dec.Deadline)
 		d.ringSeq++
-		d.rings[key] = ringState{cancel: cancel, seq: d.ringSeq}
+		seq := d.ringSeq
+		d.rings[key] = ringState{cancel: cancel, seq: seq}
 		a := d.agents[dec.Agent]
-		target := a.cfg.URI
-		if target == "" {
-			target = a.cfg.User
+		target := cmpOr(a.cfg.URI, a.cfg.User)
+		callerID := ""
+		if en, ok := d.entries[dec.Entry]; ok {
+			callerID = en.callerID
 		}
-		go d.ring(rctx, d.ringSeq, name, dec.Entry, dec.Agent, target, d.callers[dec.Entry], dec.Callback)
+		d.spawn(func() { d.ring(rctx, seq, name, dec.Entry, dec.Agent, target, callerID, dec.Callback) })
 	case queue.KindStopRing:
 		if r, ok := d.rings[dec.Entry+"\x00"+dec.Agent]; ok {
 			r.cancel()
@@ -357,31 +460,32 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 				d.rest(dec.Agent, now)
 			}
 		}
-		if leg, ok := d.reserved[dec.Entry]; ok && leg.id == dec.Agent {
-			delete(d.reserved, dec.Entry)
-			go func() {
-				leg.call.Hangup(context.WithoutCancel(ctx))
-				leg.close()
-			}()
+		if en, ok := d.entries[dec.Entry]; ok && en.reserved != nil && en.reserved.id == dec.Agent {
+			d.release(en.reserved)
+			en.reserved = nil
 			d.agentFree(dec.Agent, name, now)
 		}
 	case queue.KindDial:
-		leg := d.reserved[dec.Entry] // nil for customer-first
-		delete(d.reserved, dec.Entry)
-		cbID, ok := d.cbIDs[dec.Entry]
-		if (dec.Agent != "" && leg == nil) || !ok || d.e.store == nil {
+		en := d.entries[dec.Entry]
+		var agent *peer // nil for customer-first
+		if en != nil {
+			agent, en.reserved = en.reserved, nil
+		}
+		if (dec.Agent != "" && agent == nil) || en == nil || en.cbID == 0 || d.cbs == nil {
 			q.DialResult(dec.Entry, now, false)
 			return
 		}
-		go d.dialCallback(ctx, name, dec.Entry, cbID, leg)
+		cbID := en.cbID
+		d.spawn(func() { d.dialCallback(ctx, name, dec.Entry, cbID, agent) })
 	}
 }
 
 // ring calls an agent on its own goroutine and reports back to the dispatcher.
-func (d *dispatcher) ring(ctx context.Context, seq uint64, qname, entry, agentID, target, callerID string, callback bool) {
-	leg, err := d.dialAgent(ctx, agentID, target, callerID)
-	d.do(func(now time.Time) {
-		key := entry + "\x00" + agentID
+func (d *dispatcher) ring(ctx context.Context, seq uint64, qname, id, agentID, target, callerID string, callback bool) {
+	// The agent sees who is calling: the caller's number, under the queue's name.
+	leg, err := d.dialer.dialLeg(ctx, agentID, target, sip.DialOptions{FromUser: cmpOr(callerID, "hotline"), FromDisplay: "Hotline queue"})
+	ok := d.do(func(now time.Time) {
+		key := id + "\x00" + agentID
 		current := false
 		if r, ok := d.rings[key]; ok && r.seq == seq {
 			r.cancel()
@@ -393,8 +497,8 @@ func (d *dispatcher) ring(ctx context.Context, seq uint64, qname, entry, agentID
 			if !current {
 				return // the queue already stopped this ring (timeout, caller gone, answered elsewhere)
 			}
-			d.log.Info("agent did not answer", "agent", agentID, "entry", entry, "err", err)
-			q.Declined(entry, agentID, now)
+			d.log.Info("agent did not answer", "agent", agentID, "entry", id, "err", err)
+			q.Declined(id, agentID, now)
 			if errors.Is(err, sip.ErrNotRegistered) {
 				d.agents[agentID].registered = false
 				d.setAll(agentID, queue.AgentLoggedOut, now)
@@ -404,19 +508,11 @@ func (d *dispatcher) ring(ctx context.Context, seq uint64, qname, entry, agentID
 			return
 		}
 		if !current {
-			go func() { // a late answer to a ring the queue already stopped
-				leg.call.Hangup(context.Background())
-				leg.close()
-			}()
+			d.release(leg) // a late answer to a ring the queue already stopped
 			return
 		}
-		if err := q.Answered(entry, agentID, now); err != nil {
-			// The caller left, or another agent took the call: release this one (off the
-			// dispatcher goroutine: a BYE to a vanished phone can take 32 s).
-			go func() {
-				leg.call.Hangup(context.Background())
-				leg.close()
-			}()
+		if err := q.Answered(id, agentID, now); err != nil {
+			d.release(leg) // the caller left, or another agent took the call
 			return
 		}
 		a := d.agents[agentID]
@@ -427,30 +523,29 @@ func (d *dispatcher) ring(ctx context.Context, seq uint64, qname, entry, agentID
 			}
 		}
 		if callback {
-			d.reserved[entry] = leg // the queue now emits Dial for the customer
+			if en, ok := d.entries[id]; ok {
+				en.reserved = leg // the queue now emits Dial for the customer
+				return
+			}
+			d.releaseAnswered(qname, leg, now)
 			return
 		}
-		d.tell(qname, entry, holdEvent{agent: leg}, now)
+		d.tell(qname, id, holdEvent{agent: leg}, now)
 	})
+	if !ok && err == nil { // stopped meanwhile: nobody will take this agent
+		leg.leg.Hangup(context.Background())
+		leg.close()
+	}
 }
 
-// rest keeps an agent from being rung for ringRest after a failed ring.
+// rest keeps an agent from being rung for a while after a failed ring.
 func (d *dispatcher) rest(agentID string, now time.Time) {
 	a := d.agents[agentID]
-	if a.busy || a.resting {
+	if a.busy || !a.restUntil.IsZero() {
 		return
 	}
-	a.resting = true
-	gen := a.explicit
+	a.restUntil = now.Add(d.timing.ringRest)
 	d.setAll(agentID, queue.AgentPaused, now)
-	time.AfterFunc(ringRest, func() {
-		d.do(func(now time.Time) {
-			a.resting = false
-			if a.explicit == gen && !a.busy && (a.cfg.URI != "" || a.registered) {
-				d.setAll(agentID, queue.AgentReady, now)
-			}
-		})
-	})
 }
 
 // setAll sets an agent's state in every queue it serves.
@@ -469,236 +564,70 @@ func (d *dispatcher) agentFree(agentID, qname string, now time.Time) {
 		if qn == qname {
 			continue
 		}
-		st := queue.AgentReady
-		if a.cfg.User != "" && !a.registered {
-			st = queue.AgentLoggedOut
-		}
-		d.queues[qn].SetAgentState(agentID, st, now)
+		d.queues[qn].SetAgentState(agentID, d.idleState(a), now)
 	}
 }
 
-// dialCallback dials a callback's caller and connects them to an agent. Agent-first (agent
-// set): the agent already answered and waits on the line. Customer-first (agent nil): once
-// the caller answers they wait at their kept place, hearing music, until an agent answers.
-// Each attempt is claimed in the store under a lease, so that one callback is dialled by one
-// dialler at a time, even across a crash.
-func (d *dispatcher) dialCallback(ctx context.Context, qname, entry string, cbID int64, agent *agentLeg) {
-	e := d.e
-	owner := fmt.Sprint("hotline-", os.Getpid())
-	const lease = 2 * time.Minute
-	releaseAgent := func() {
-		if agent != nil {
-			agent.call.Hangup(context.WithoutCancel(ctx)) // the agent waited on the line for nothing
-			agent.close()
-		}
+// idleState is the state of an agent with no call: ready, or logged out when its phone
+// is gone.
+func (d *dispatcher) idleState(a *agentInfo) queue.AgentState {
+	if a.cfg.User != "" && !a.registered {
+		return queue.AgentLoggedOut
 	}
-	fail := func(outcome store.Outcome, err error) {
-		d.log.Info("callback attempt failed", "callback", cbID, "outcome", outcome, "err", err)
-		releaseAgent()
-		d.do(func(now time.Time) {
-			if agent != nil {
-				d.agentFree(agent.id, qname, now)
-			}
-			retryAt, derr := d.queues[qname].DialResult(entry, now, false)
-			if derr == nil {
-				if _, err := e.store.CompleteAttempt(context.WithoutCancel(ctx), cbID, owner, now, outcome, retryAt); err != nil {
-					d.log.Error("callback attempt not recorded", "callback", cbID, "err", err)
-				}
-				e.metrics.callbacks.WithLabelValues(string(outcome)).Inc()
-				if retryAt.IsZero() {
-					e.metrics.callbacks.WithLabelValues("failed").Inc()
-				}
-			}
-		})
-	}
-	if _, err := e.store.ClaimCallback(ctx, cbID, owner, e.now(), lease); err != nil {
-		releaseAgent()
-		d.do(func(now time.Time) {
-			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFinished) || errors.Is(err, store.ErrLeaseLost) {
-				// Canceled, finished, or being dialled by another instance: not ours to dial.
-				d.queues[qname].Leave(entry, now, queue.LeaveCanceled)
-			} else {
-				d.queues[qname].DialResult(entry, now, false)
-			}
-		})
-		if agent != nil {
-			d.completed(qname, agent.id, entry)
-		}
-		return
-	}
-	cb, err := e.store.StartAttempt(ctx, cbID, owner, e.now(), lease)
-	if err != nil {
-		fail(store.OutcomeError, err)
-		return
-	}
-	cust, err := d.dialCustomer(ctx, qname, cb)
-	if err != nil {
-		outcome := store.OutcomeNoAnswer
-		var rej *sip.RejectError
-		if errors.As(err, &rej) && (rej.Code == 486 || rej.Code == 600) {
-			outcome = store.OutcomeBusy
-		}
-		fail(outcome, err)
-		return
-	}
-	defer cust.close()
-	var events chan holdEvent
-	if agent == nil {
-		events = make(chan holdEvent, 8)
-	}
-	d.do(func(now time.Time) {
-		if events != nil {
-			d.waiters[entry] = events // back on the line at the kept place
-		}
-		if _, err := d.queues[qname].DialResult(entry, now, true); err != nil {
-			d.log.Warn("callback answered but the queue disagrees", "callback", cbID, "err", err)
-		}
-		if _, err := e.store.CompleteAttempt(context.WithoutCancel(ctx), cbID, owner, now, store.OutcomeAnswered, time.Time{}); err != nil {
-			d.log.Error("callback answered but not recorded", "callback", cbID, "err", err)
-		}
-		e.metrics.callbacks.WithLabelValues(string(store.OutcomeAnswered)).Inc()
-	})
-	if agent == nil {
-		if agent = d.awaitAgent(ctx, qname, entry, cust, events); agent == nil {
-			return
-		}
-	}
-	defer agent.close()
-	defer d.completed(qname, agent.id, entry)
-	br, err := media.Bridge(ctx, agent.sess, cust.sess, media.BridgeConfig{})
-	if err != nil {
-		agent.call.Hangup(context.WithoutCancel(ctx))
-		cust.call.Hangup(context.WithoutCancel(ctx))
-		return
-	}
-	defer br.Unbridge()
-	select {
-	case <-agent.call.Done():
-		cust.call.Hangup(context.WithoutCancel(ctx))
-	case <-cust.call.Done():
-		agent.call.Hangup(context.WithoutCancel(ctx))
-	case <-ctx.Done():
-		agent.call.Hangup(context.WithoutCancel(ctx))
-		cust.call.Hangup(context.WithoutCancel(ctx))
-	}
-}
-
-// awaitAgent holds a customer-first callback's caller on the line with music until an agent
-// answers; nil when the caller hangs up first (they leave the queue) or the server stops.
-func (d *dispatcher) awaitAgent(ctx context.Context, qname, entry string, cust *agentLeg, events chan holdEvent) *agentLeg {
-	if moh := d.e.sys[cmpOr(d.cfgs[qname].Music, promptMusic)]; moh != nil {
-		cust.sess.Loop(moh)
-	}
-	for {
-		select {
-		case ev := <-events:
-			if ev.agent != nil {
-				cust.sess.Stop()
-				return ev.agent
-			}
-		case <-cust.call.Done():
-			d.leave(qname, entry, queue.LeaveAbandoned)
-			return nil
-		case <-ctx.Done():
-			cust.call.Hangup(context.WithoutCancel(ctx))
-			return nil
-		}
-	}
-}
-
-// dialCustomer dials a callback's caller through the queue's callback trunk.
-func (d *dispatcher) dialCustomer(ctx context.Context, qname string, cb store.Callback) (*agentLeg, error) {
-	qc := d.cfgs[qname]
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	return d.dialLeg(ctx, "callback", cb.CallerNumber, sip.DialOptions{
-		Trunk: qc.CallbackTrunk, FromUser: cmpOr(qc.Callback.CallerID, "hotline"), FromDisplay: "Hotline callback"})
-}
-
-func (d *dispatcher) dialAgent(ctx context.Context, agentID, target, callerID string) (*agentLeg, error) {
-	// The agent sees who is calling: the caller's number, under the queue's name.
-	return d.dialLeg(ctx, agentID, target, sip.DialOptions{FromUser: cmpOr(callerID, "hotline"), FromDisplay: "Hotline queue"})
-}
-
-// dialLeg places an outbound call with its own RTP session.
-func (d *dispatcher) dialLeg(ctx context.Context, agentID, target string, o sip.DialOptions) (*agentLeg, error) {
-	e := d.e
-	conn, err := e.pool.Listen()
-	if err != nil {
-		return nil, err
-	}
-	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
-	offer := sdp.Offer(sdp.OfferOptions{Addr: local, Codecs: e.cfg.Media.CodecNames(), DTMF: true, SessionID: uint64(e.now().UnixNano())})
-	call, err := d.dialer.Dial(ctx, target, offer, o)
-	if err != nil {
-		e.pool.Release(conn)
-		return nil, err
-	}
-	neg, err := sdp.ParseAnswer(call.RemoteSDP())
-	if err != nil {
-		call.Hangup(context.Background())
-		e.pool.Release(conn)
-		return nil, fmt.Errorf("agent %s answer: %w", agentID, err)
-	}
-	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote})
-	sess.Start(context.WithoutCancel(ctx))
-	return &agentLeg{id: agentID, call: call, sess: sess, conn: conn, pool: e.pool}, nil
+	return queue.AgentReady
 }
 
 // join puts a caller in a queue; the returned channel carries its hold events.
 func (d *dispatcher) join(qname string, e queue.Entry) (chan holdEvent, queue.Decision, error) {
-	type res struct {
-		dec queue.Decision
-		err error
-	}
 	ch := make(chan holdEvent, 8)
-	r := make(chan res, 1)
-	d.do(func(now time.Time) {
+	dec, err := ask(d, func(now time.Time) (queue.Decision, error) {
 		q, ok := d.queues[qname]
 		if !ok {
-			r <- res{err: fmt.Errorf("no queue %q", qname)}
-			return
+			return queue.Decision{}, fmt.Errorf("no queue %q", qname)
 		}
 		dec, err := q.Join(e, now)
-		if err == nil {
-			d.waiters[e.ID] = ch
-			d.callers[e.ID] = e.CallerID
-			if dec.Resumed && d.e.store != nil {
-				go d.e.store.DeleteAbandoned(context.Background(), qname, e.CallerID)
-			}
+		if err != nil {
+			return dec, err
 		}
-		r <- res{dec, err}
+		d.entries[e.ID] = &entry{queue: qname, callerID: e.CallerID, events: ch}
+		if dec.Resumed && d.places != nil {
+			d.spawn(func() {
+				if err := d.places.DeleteAbandoned(context.Background(), qname, e.CallerID); err != nil {
+					d.log.Warn("resumed place not removed from the store", "queue", qname, "err", err)
+				}
+			})
+		}
+		return dec, nil
 	})
-	out := <-r
-	return ch, out.dec, out.err
+	return ch, dec, err
 }
 
-// leave takes a caller out of its queue (hung up, exited, or connected and done).
+// leave takes a caller out of its queue (hung up, or pressed the freeze key). An abandoned
+// place is kept for abandon_window, in the store too.
 func (d *dispatcher) leave(qname, id string, reason queue.LeaveReason) {
 	d.do(func(now time.Time) {
-		d.dropWaiter(qname, id, now)
+		d.forget(qname, id, now)
 		q, ok := d.queues[qname]
 		if !ok {
 			return
 		}
 		ent, err := q.Leave(id, now, reason)
-		if err == nil && reason == queue.LeaveAbandoned && ent.CallerID != "" && d.e.store != nil {
-			// Keep the place across a restart too, for abandon_window.
+		if err == nil && reason == queue.LeaveAbandoned && ent.CallerID != "" && d.places != nil {
 			ab := store.Abandoned{Queue: qname, Caller: ent.CallerID, Arrival: ent.Arrival,
 				Priority: ent.Priority, Expires: now.Add(q.Config().AbandonWindow)}
-			go func() {
-				if err := d.e.store.SaveAbandoned(context.Background(), ab); err != nil {
+			d.spawn(func() {
+				if err := d.places.SaveAbandoned(context.Background(), ab); err != nil {
 					d.log.Warn("abandoned place not stored", "queue", qname, "caller", ab.Caller, "err", err)
 				}
-			}()
+			})
 		}
 	})
 }
 
 // completed reports that an agent's call ended: the agent goes to wrap-up or ready.
-func (d *dispatcher) completed(qname, agentID, entry string) {
+func (d *dispatcher) completed(qname, agentID, id string) {
 	d.do(func(now time.Time) {
-		delete(d.waiters, entry)
+		delete(d.entries, id)
 		d.completeNow(qname, agentID, now)
 	})
 }
@@ -706,119 +635,143 @@ func (d *dispatcher) completed(qname, agentID, entry string) {
 // completeNow ends an agent's call on the dispatcher goroutine: wrap-up or ready in qname,
 // ready (or logged out) in its other queues.
 func (d *dispatcher) completeNow(qname, agentID string, now time.Time) {
-	{
-		a := d.agents[agentID]
-		a.busy = false
-		loggedOut := a.cfg.User != "" && !a.registered
-		for _, qn := range a.cfg.Queues {
-			if qn == qname {
-				d.queues[qn].Completed(agentID, now)
-				if loggedOut { // unregistered during the call
-					d.queues[qn].SetAgentState(agentID, queue.AgentLoggedOut, now)
-				}
-				continue
+	a := d.agents[agentID]
+	a.busy = false
+	for _, qn := range a.cfg.Queues {
+		if qn == qname {
+			d.queues[qn].Completed(agentID, now)
+			if d.idleState(a) == queue.AgentLoggedOut { // unregistered during the call
+				d.queues[qn].SetAgentState(agentID, queue.AgentLoggedOut, now)
 			}
-			st := queue.AgentReady
-			if a.cfg.User != "" && !a.registered {
-				st = queue.AgentLoggedOut
-			}
-			d.queues[qn].SetAgentState(agentID, st, now)
+			continue
 		}
+		d.queues[qn].SetAgentState(agentID, d.idleState(a), now)
 	}
 }
 
-// dropWaiter forgets a caller's event channel. An agent who answered just as the caller
-// left (hung up, took a callback, pressed the freeze key) may already be waiting in it:
-// that agent is hung up and freed, never left busy.
-func (d *dispatcher) dropWaiter(qname, id string, now time.Time) {
-	ch, ok := d.waiters[id]
-	delete(d.waiters, id)
-	delete(d.callers, id)
-	for ok {
+// forget drops a caller's entry. An agent who answered just as the caller left (hung up,
+// took a callback, pressed the freeze key) may already be waiting in its channel: that
+// agent is hung up and freed, never left busy.
+func (d *dispatcher) forget(qname, id string, now time.Time) {
+	en, ok := d.entries[id]
+	if !ok {
+		return
+	}
+	delete(d.entries, id)
+	d.drain(qname, en, now)
+}
+
+func (d *dispatcher) drain(qname string, en *entry, now time.Time) {
+	for en.events != nil {
 		select {
-		case ev := <-ch:
+		case ev := <-en.events:
 			if ev.agent != nil {
 				d.releaseAnswered(qname, ev.agent, now)
 			}
 		default:
-			ok = false
+			en.events = nil
 		}
 	}
 }
 
 // releaseAnswered hangs up an agent leg whose caller is gone and frees the agent.
-func (d *dispatcher) releaseAnswered(qname string, leg *agentLeg, now time.Time) {
-	go func() {
-		leg.call.Hangup(context.Background())
-		leg.close()
-	}()
-	d.completeNow(qname, leg.id, now)
+func (d *dispatcher) releaseAnswered(qname string, p *peer, now time.Time) {
+	d.release(p)
+	d.completeNow(qname, p.id, now)
 }
 
 // accepted turns a waiting caller into a callback (stored as cbID) that keeps their place.
 func (d *dispatcher) accepted(qname, id string, cbID int64) error {
-	r := make(chan error, 1)
-	d.do(func(now time.Time) {
-		d.dropWaiter(qname, id, now)
-		if cbID != 0 {
-			d.cbIDs[id] = cbID
+	_, err := ask(d, func(now time.Time) (struct{}, error) {
+		if en, ok := d.entries[id]; ok {
+			d.drain(qname, en, now)
+			en.cbID = cbID
 		}
 		_, err := d.queues[qname].Callback(id, now)
-		r <- err
+		return struct{}{}, err
 	})
-	return <-r
+	return err
 }
 
 // snapshot returns every queue's state, for the admin API.
-func (d *dispatcher) snapshot() []queue.Snapshot {
-	r := make(chan []queue.Snapshot, 1)
-	d.do(func(time.Time) {
-		var out []queue.Snapshot
+func (d *dispatcher) snapshot() ([]queue.Snapshot, error) {
+	return ask(d, func(time.Time) ([]queue.Snapshot, error) {
+		out := []queue.Snapshot{}
 		for _, name := range slices.Sorted(maps.Keys(d.queues)) {
 			out = append(out, d.queues[name].Snapshot())
 		}
-		r <- out
+		return out, nil
 	})
-	return <-r
 }
 
-// setAgentState is the admin API's agent state change, applied in every queue the agent serves.
+// setAgentState is an explicit agent state change (admin API, feature code), applied in
+// every queue the agent serves. A registrar agent whose phone is not registered cannot be
+// made ready: it could not be rung.
 func (d *dispatcher) setAgentState(id, state string) error {
 	st, err := queue.ParseAgentState(state)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errInvalidChange, err)
 	}
 	if st != queue.AgentReady && st != queue.AgentPaused && st != queue.AgentLoggedOut {
-		return fmt.Errorf("agent state %q is set by the queue itself; use ready, paused or logged-out", state)
+		return fmt.Errorf("%w: agent state %q is set by the queue itself; use ready, paused or logged-out", errInvalidChange, state)
 	}
-	r := make(chan error, 1)
-	d.do(func(now time.Time) {
+	_, err = ask(d, func(now time.Time) (struct{}, error) {
 		a, ok := d.agents[id]
 		if !ok {
-			r <- fmt.Errorf("no agent %q", id)
-			return
+			return struct{}{}, fmt.Errorf("%w: %q", errUnknownAgent, id)
+		}
+		if st == queue.AgentReady && a.cfg.User != "" && !a.registered {
+			return struct{}{}, fmt.Errorf("agent %q: %w", id, errNotReachable)
 		}
 		a.explicit++
+		a.restUntil = time.Time{}
 		var errs []error
 		for _, qn := range a.cfg.Queues {
 			errs = append(errs, d.queues[qn].SetAgentState(id, st, now))
 		}
-		r <- errors.Join(errs...)
+		return struct{}{}, errors.Join(errs...)
 	})
-	return <-r
+	return err
+}
+
+// AgentRegistered tells the dispatcher that a registrar user's softphone came or went.
+func (e *Engine) AgentRegistered(user string, registered bool) {
+	d := e.dispatch
+	if d == nil {
+		return
+	}
+	d.do(func(now time.Time) {
+		id, ok := d.byUser[user]
+		if !ok {
+			return
+		}
+		a := d.agents[id]
+		a.registered = registered
+		a.explicit++
+		if a.busy && registered {
+			return // stays busy until its call ends
+		}
+		st := queue.AgentLoggedOut
+		if registered {
+			st = queue.AgentReady
+		}
+		d.setAll(id, st, now)
+		d.log.Info("agent", "id", id, "state", st)
+	})
 }
 
 // canceled takes a callback canceled through the admin API out of its queue, so that no
 // agent is rung for it.
 func (d *dispatcher) canceled(cbID int64) {
 	d.do(func(now time.Time) {
-		for entry, id := range d.cbIDs {
-			if id != cbID {
+		for id, en := range d.entries {
+			if en.cbID != cbID {
 				continue
 			}
-			delete(d.cbIDs, entry)
-			for _, q := range d.queues {
-				q.Leave(entry, now, queue.LeaveCanceled)
+			delete(d.entries, id)
+			d.queues[en.queue].Leave(id, now, queue.LeaveCanceled)
+			if en.reserved != nil {
+				d.releaseAnswered(en.queue, en.reserved, now)
 			}
 		}
 	})

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,16 +44,6 @@ type Config struct {
 	// anything is allocated; 0: no limit. Calls already in progress keep
 	// everything they need, the freeze lane included, so the limit is the headroom.
 	MaxCalls int
-}
-
-// Leg is the caller's side of a call as the engine needs it (STYLE.md B1).
-// *sip.Leg satisfies it.
-type Leg interface {
-	ID() string
-	RemoteSDP() []byte
-	Answer(ctx context.Context, sdp []byte) error
-	Hangup(ctx context.Context, cause error) error
-	Done() <-chan struct{}
 }
 
 // CallInfo is what the signalling layer knows of a call beyond the Leg.
@@ -110,24 +102,53 @@ func LoadMenu(tree *menus.Tree, fsys fs.FS) (*Menu, error) {
 
 // Engine answers calls and walks each caller through the current menu.
 type Engine struct {
-	cfg      Config
-	menu     atomic.Pointer[Menu]
-	pool     *media.PortPool
-	records  *records
-	metrics  *metrics
-	log      *slog.Logger
-	rtpIP    netip.Addr
-	now      func() time.Time
-	reload   reloader
-	active   atomic.Int64 // calls admitted, for the admission limit
-	freeze   *freezer     // nil until EnableFreeze
-	dispatch *dispatcher  // nil until EnableQueues
-	store    *store.DB    // nil until SetStore
-	sys      map[string]*media.Prompt
+	cfg       Config
+	menu      atomic.Pointer[Menu]
+	pool      *media.PortPool
+	records   *records
+	metrics   *metrics
+	log       *slog.Logger
+	rtpIP     netip.Addr
+	now       func() time.Time
+	reload    reloader
+	active    atomic.Int64  // calls admitted, for the admission limit
+	freeze    *freezer      // nil until EnableFreeze
+	dispatch  *dispatcher   // nil until EnableQueues
+	store     *store.DB     // nil until SetStore; the admin API's
+	callbacks callbackStore // nil until SetStore
+	places    placeStore    // nil until SetStore
+	bridge    bridger
+	node      string // this process in callback leases
+	timings   dispatchTimings
+	bg        sync.WaitGroup // the dispatcher and the webhook sender; Close waits
+	sys       map[string]*media.Prompt
 }
 
-// SetStore gives the engine its durable store (callbacks; the freeze lane brings its own).
-func (e *Engine) SetStore(db *store.DB) { e.store = db }
+// SetStore gives the engine its durable store (callbacks and kept places; the freeze lane
+// brings its own). Call it before EnableQueues.
+func (e *Engine) SetStore(db *store.DB) {
+	e.store, e.callbacks, e.places = db, db, db
+}
+
+// Close waits until the engine's background work has ended: the queue dispatcher and every
+// goroutine it started (rings, callback calls, store writes), and the webhook sender. They
+// end with the context given to EnableQueues and EnableFreeze; Close returns false if they
+// have not within timeout. The store may be closed after Close returned true.
+func (e *Engine) Close(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		e.bg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // LoadSystemPrompts loads the prompts hold queues speak with, from fsys: music on hold
 // ("moh.wav") and media.SayPrompts for each language ("numbers/en/20.wav", ...).
@@ -186,6 +207,9 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 		log:     log,
 		rtpIP:   ip,
 		now:     time.Now,
+		bridge:  bridgeSessions,
+		node:    fmt.Sprint("hotline-", os.Getpid()),
+		timings: defaultTimings,
 	}
 	e.menu.Store(menu)
 	e.reload.loadedAt = e.now()
@@ -246,53 +270,59 @@ const (
 	OutcomeShed          = "shed" // refused with 503: over the admission limit (never answered)
 )
 
+// Call directions and kinds shown in call records.
+const (
+	DirectionInbound  = "inbound"
+	DirectionOutbound = "outbound"
+	KindCaller        = "caller"   // a caller dialled in
+	KindCallback      = "callback" // we dialled a callback's customer
+)
+
+// admit counts a call against the admission limit; release gives its slot back.
+func (e *Engine) admit(direction, kind string) (release func(), ok bool) {
+	max := e.cfg.MaxCalls
+	if max <= 0 {
+		return func() {}, true
+	}
+	if n := e.active.Add(1); n > int64(max) {
+		e.active.Add(-1)
+		e.metrics.callsTotal.WithLabelValues(direction, kind, OutcomeShed).Inc()
+		return nil, false
+	}
+	return func() { e.active.Add(-1) }, true
+}
+
+func (e *Engine) dedupeWindow() time.Duration {
+	if w := e.cfg.DTMF.DedupeWindow; w > 0 {
+		return w
+	}
+	return 250 * time.Millisecond
+}
+
 // ServeCall answers the leg and runs the call until it ends. It runs on the call's own
 // goroutine (STYLE.md C1) and returns when the call is over.
-func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err error) {
-	if max := e.cfg.MaxCalls; max > 0 {
-		if n := e.active.Add(1); n > int64(max) {
-			e.active.Add(-1)
-			e.metrics.callsTotal.WithLabelValues(OutcomeShed).Inc()
-			return &sip.RejectError{Code: 503, Reason: "Service Unavailable",
-				Err: fmt.Errorf("call %s: %d calls in progress (limit %d): %w", leg.ID(), n-1, max, errShed)}
-		}
-		defer e.active.Add(-1)
+func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err error) {
+	release, ok := e.admit(DirectionInbound, KindCaller)
+	if !ok {
+		return &sip.RejectError{Code: 503, Reason: "Service Unavailable",
+			Err: fmt.Errorf("call %s: %d calls in progress (limit %d): %w", leg.ID(), e.active.Load(), e.cfg.MaxCalls, errShed)}
 	}
+	defer release()
 	menu := e.menu.Load()
 	rec := &CallRecord{
 		CallID:      leg.ID(),
+		Direction:   DirectionInbound,
+		Kind:        KindCaller,
 		Caller:      info.Caller,
 		Asserted:    info.Asserted,
 		Source:      info.Source,
 		TreeVersion: menu.Tree.Version(),
 		Start:       e.now(),
 	}
-	e.metrics.callsActive.Inc()
-	e.records.publish(rec)
-	defer func() {
-		if p := recover(); p != nil { // STYLE.md C7
-			err = fmt.Errorf("call %s: panic: %v", leg.ID(), p)
-			rec.Outcome = OutcomeError
-		}
-		end := e.now()
-		rec.End = &end
-		if rec.Outcome == "" {
-			rec.Outcome = OutcomeError
-		}
-		e.records.finish(rec)
-		e.metrics.callsActive.Dec()
-		e.metrics.callsTotal.WithLabelValues(rec.Outcome).Inc()
-		if err != nil {
-			e.log.Warn("call ended", "call_id", rec.CallID, "outcome", rec.Outcome, "err", err)
-		} else {
-			e.log.Info("call ended", "call_id", rec.CallID, "outcome", rec.Outcome,
-				"nodes", len(rec.Nodes), "keys", len(rec.Keys))
-		}
-	}()
-
 	conn, err := e.pool.Listen()
 	if err != nil {
 		rec.Outcome = OutcomeRejected
+		e.finish(rec, err)
 		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("call %s: rtp port: %w", leg.ID(), err)}
 	}
 	defer e.pool.Release(conn)
@@ -304,6 +334,7 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 	})
 	if err != nil {
 		rec.Outcome = OutcomeRejected
+		e.finish(rec, err)
 		return &sip.RejectError{Code: 488, Reason: "Not Acceptable Here", Err: fmt.Errorf("call %s: sdp: %w", leg.ID(), err)}
 	}
 	rec.Codec = string(neg.Codec.Name)
@@ -322,29 +353,61 @@ func (e *Engine) ServeCall(ctx context.Context, leg Leg, info CallInfo) (err err
 		info.reinvite.ready(local, neg.Codec, mode, sess)
 		policies = info.reinvite.policy
 	}
-
 	if err := leg.Answer(ctx, answer); err != nil {
-		rec.Outcome = outcomeFromCause(ctx, OutcomeError)
+		rec.Outcome = outcomeFromCause(context.Cause(ctx), OutcomeError)
+		e.finish(rec, err)
 		return err // sip already says "call <id>: answer: ..."
 	}
-	window := e.cfg.DTMF.DedupeWindow
-	if window == 0 {
-		window = 250 * time.Millisecond
-	}
-	c := &call{e: e, leg: leg, sess: sess, menu: menu, machine: menus.NewMachine(menu.Tree), rec: rec,
-		info: info.Info, dtmf: policy, policies: policies, keys: keyFilter{window: window}, trunk: trunk}
-	return c.run(ctx)
+	c := &call{e: e, leg: answered{leg}, m: sess, menu: menu, rec: rec, info: info.Info,
+		dtmf: policy, policies: policies, keys: keyFilter{window: e.dedupeWindow()}, trunk: trunk}
+	return e.runCall(ctx, c, newMenuPhase(menu))
 }
 
-// outcomeFromCause maps the call context's cause to an outcome.
-func outcomeFromCause(ctx context.Context, otherwise string) string {
-	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, sip.ErrHangup), errors.Is(cause, sip.ErrCanceled):
-		return OutcomeCallerHangup
-	case cause != nil:
-		return OutcomeShutdown
+// answered is an answered Inbound as a Leg.
+type answered struct{ Inbound }
+
+func (a answered) Hangup(ctx context.Context) error { return a.Inbound.Hangup(ctx, nil) }
+
+// runCall runs an answered call, inbound or outbound, from its first phase to its end, and
+// finishes its record: counted in the metrics, listed in the admin API, logged once.
+func (e *Engine) runCall(ctx context.Context, c *call, first phase) (err error) {
+	e.metrics.callsActive.Inc()
+	c.publish()
+	defer func() {
+		if p := recover(); p != nil { // STYLE.md C7
+			err = fmt.Errorf("call %s: panic: %v", c.rec.CallID, p)
+			c.rec.Outcome = OutcomeError
+		}
+		e.metrics.callsActive.Dec()
+		e.finish(c.rec, err)
+	}()
+	return c.run(ctx, first)
+}
+
+// finish closes a call's record: its end, its outcome, the prompts that never started
+// dropped. Nothing is appended to it afterwards.
+func (e *Engine) finish(rec *CallRecord, err error) {
+	end := e.now()
+	rec.End = &end
+	if rec.Outcome == "" {
+		rec.Outcome = OutcomeError
 	}
-	return otherwise
+	n := 0
+	for _, p := range rec.Prompts {
+		if !p.At.After(end) {
+			rec.Prompts[n] = p
+			n++
+		}
+	}
+	rec.Prompts = rec.Prompts[:n]
+	e.records.finish(rec)
+	e.metrics.callsTotal.WithLabelValues(rec.Direction, rec.Kind, rec.Outcome).Inc()
+	if err != nil {
+		e.log.Warn("call ended", "call_id", rec.CallID, "kind", rec.Kind, "outcome", rec.Outcome, "err", err)
+	} else {
+		e.log.Info("call ended", "call_id", rec.CallID, "kind", rec.Kind, "outcome", rec.Outcome,
+			"nodes", len(rec.Nodes), "keys", len(rec.Keys))
+	}
 }
 
 // MenuVersion returns the version of the menu new calls get.

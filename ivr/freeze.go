@@ -128,7 +128,11 @@ func (e *Engine) EnableFreeze(ctx context.Context, l FreezeLane) {
 		f.sender = newWebhookSender(l.Config.Webhook, l.Store, e.log, func(outcome string) {
 			e.metrics.webhooks.WithLabelValues(outcome).Inc()
 		})
-		go f.sender.run(ctx, 500*time.Millisecond)
+		e.bg.Add(1)
+		go func() {
+			defer e.bg.Done()
+			f.sender.run(ctx, 500*time.Millisecond)
+		}()
 	}
 	e.freeze = f
 }

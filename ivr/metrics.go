@@ -38,8 +38,8 @@ func newMetrics() *metrics {
 		}),
 		callsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_calls_total",
-			Help: "Finished calls by outcome.",
-		}, []string{"outcome"}),
+			Help: "Finished calls by direction (inbound, outbound), kind (caller, callback) and outcome.",
+		}, []string{"direction", "kind", "outcome"}),
 		digits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_dtmf_digits_total",
 			Help: "Key presses counted, by how they arrived (rfc4733, info, inband) and trunk.",

@@ -41,6 +41,8 @@ type PromptPlay struct {
 // CallRecord is what the admin API shows of a call, live or finished.
 type CallRecord struct {
 	CallID      string            `json:"call_id"`
+	Direction   string            `json:"direction"` // inbound, outbound
+	Kind        string            `json:"kind"`      // caller, callback
 	Caller      Party             `json:"caller"`
 	Asserted    *Party            `json:"asserted_identity,omitempty"` // P-Asserted-Identity, when given
 	Source      string            `json:"source,omitempty"`
@@ -57,6 +59,15 @@ type CallRecord struct {
 	Freeze      *FreezeRecord     `json:"freeze,omitempty"`
 	Queue       *QueueRecord      `json:"queue,omitempty"`
 	Outcome     string            `json:"outcome,omitempty"`
+	// Phases are the call-model phases the call went through (menu, lane, hold, bridged,
+	// ending), in order.
+	Phases []PhaseVisit `json:"phases"`
+}
+
+// PhaseVisit is one phase of the call model a call entered.
+type PhaseVisit struct {
+	Phase string    `json:"phase"`
+	At    time.Time `json:"at"`
 }
 
 // FreezeRecord is what the freeze lane did in a call.
@@ -73,9 +84,10 @@ type FreezeRecord struct {
 // clone returns a deep copy, so the call goroutine can keep appending to its own record.
 func (r *CallRecord) clone() *CallRecord {
 	c := *r
-	c.Nodes = slices.Clone(r.Nodes)
-	c.Keys = slices.Clone(r.Keys)
-	c.Prompts = slices.Clone(r.Prompts)
+	c.Nodes = append([]NodeVisit{}, r.Nodes...) // [] not null in the API
+	c.Keys = append([]KeyPress{}, r.Keys...)
+	c.Prompts = append([]PromptPlay{}, r.Prompts...)
+	c.Phases = append([]PhaseVisit{}, r.Phases...)
 	c.Variables = maps.Clone(r.Variables)
 	if r.Freeze != nil {
 		f := *r.Freeze

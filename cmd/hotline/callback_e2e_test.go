@@ -12,7 +12,7 @@ const callbackSIP = "  registrar:\n    accounts: [{user: agent1, password: agent
 
 type storedCallback struct {
 	ID           int64
-	CallerNumber string
+	CallerNumber string `json:"caller_number"`
 	State        string
 	Attempts     int
 	Outcome      string

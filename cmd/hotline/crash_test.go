@@ -166,7 +166,7 @@ func TestE2E_CrashKeepsCallbacksAndDialsNoneTwice(t *testing.T) {
 	}
 	var got struct {
 		Callbacks []struct {
-			CallerNumber string
+			CallerNumber string `json:"caller_number"`
 			State        string
 			Attempts     int
 		} `json:"callbacks"`

@@ -227,7 +227,7 @@ func TestE2E_MenuWalkTimeoutAndRetryLimit(t *testing.T) {
 	metrics := getText(t, "http://"+s.AdminAddr+"/metrics")
 	for _, want := range []string{
 		`hotline_dtmf_digits_total{mode="rfc4733",trunk="default"} 2`,
-		`hotline_calls_total{outcome="max_retries"} 1`,
+		`hotline_calls_total{direction="inbound",kind="caller",outcome="max_retries"} 1`,
 		`hotline_calls_active 0`,
 	} {
 		if !strings.Contains(metrics, want) {

@@ -392,7 +392,7 @@ func TestE2E_FreezeWorksAtTheAdmissionLimit(t *testing.T) {
 	if ref := heardReference(t, ctx, p); len(ref) != 8 {
 		t.Errorf("reference %q", ref)
 	}
-	if m := getText(t, "http://"+s.AdminAddr+"/metrics"); !strings.Contains(m, `hotline_calls_total{outcome="shed"} 1`) {
+	if m := getText(t, "http://"+s.AdminAddr+"/metrics"); !strings.Contains(m, `hotline_calls_total{direction="inbound",kind="caller",outcome="shed"} 1`) {
 		t.Errorf("/metrics does not count the shed call")
 	}
 }

@@ -95,7 +95,7 @@ func TestE2E_QueueMaxWaitOffersCallbackThatIsStored(t *testing.T) {
 		Callbacks []struct {
 			ID           int64
 			Queue        string
-			CallerNumber string
+			CallerNumber string `json:"caller_number"`
 			State        string
 			Arrival      time.Time
 		} `json:"callbacks"`

@@ -225,6 +225,11 @@ func (s *server) stop(cause error) {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("calls still ending after 5 s; closing anyway")
 	}
+	// The queue dispatcher keeps the places of callers still on hold (in the store) and
+	// waits for its rings, callback calls and store writes; only then may the store close.
+	if !s.eng.Close(5 * time.Second) {
+		s.log.Warn("queue dispatcher still busy after 5 s; closing anyway")
+	}
 	s.udp.Close()
 	s.tcp.Close()
 	if s.db != nil {

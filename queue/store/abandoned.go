@@ -18,18 +18,29 @@ type Abandoned struct {
 	Expires  time.Time
 }
 
-// SaveAbandoned stores (or replaces) a caller's kept place in a queue.
-func (db *DB) SaveAbandoned(ctx context.Context, a Abandoned) error {
-	if a.Queue == "" || a.Caller == "" {
-		return errors.New("store: save abandoned: queue and caller are required")
+// SaveAbandoned stores (or replaces) callers' kept places, all in one transaction (a
+// server stopping with a thousand callers on hold commits once, not a thousand times).
+func (db *DB) SaveAbandoned(ctx context.Context, places ...Abandoned) error {
+	for _, a := range places {
+		if a.Queue == "" || a.Caller == "" {
+			return errors.New("store: save abandoned: queue and caller are required")
+		}
+	}
+	if len(places) == 0 {
+		return nil
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO abandoned (queue, caller, arrival, priority, expires_at)
+		for _, a := range places {
+			_, err := tx.ExecContext(ctx, `INSERT INTO abandoned (queue, caller, arrival, priority, expires_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (queue, caller) DO UPDATE SET
 				arrival = excluded.arrival, priority = excluded.priority, expires_at = excluded.expires_at`,
-			a.Queue, a.Caller, ms(a.Arrival), a.Priority, ms(a.Expires))
-		return err
+				a.Queue, a.Caller, ms(a.Arrival), a.Priority, ms(a.Expires))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: save abandoned: %w", err)

@@ -39,25 +39,25 @@ const (
 
 // Callback is one stored callback.
 type Callback struct {
-	ID            int64
-	Queue         string
-	CallID        string // the call that asked for it, if given
-	CallerNumber  string
-	CallerName    string
-	Arrival       time.Time // original arrival: the kept place
-	Priority      int
-	State         CallbackState
-	Attempts      int       // dials started
-	NextAttemptAt time.Time // pending: due at
-	LeaseOwner    string
-	LeaseUntil    time.Time
-	Outcome       Outcome // of the last attempt, or the final outcome
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID            int64         `json:"id"`
+	Queue         string        `json:"queue"`
+	CallID        string        `json:"call_id,omitempty"` // the call that asked for it, if given
+	CallerNumber  string        `json:"caller_number"`
+	CallerName    string        `json:"caller_name,omitempty"`
+	Arrival       time.Time     `json:"arrival"` // original arrival: the kept place
+	Priority      int           `json:"priority"`
+	State         CallbackState `json:"state"`
+	Attempts      int           `json:"attempts"`        // dials started
+	NextAttemptAt time.Time     `json:"next_attempt_at"` // pending: due at
+	LeaseOwner    string        `json:"lease_owner,omitempty"`
+	LeaseUntil    time.Time     `json:"lease_until,omitzero"`
+	Outcome       Outcome       `json:"outcome,omitempty"` // of the last attempt, or the final outcome
+	CreatedAt     time.Time     `json:"created_at"`
+	UpdatedAt     time.Time     `json:"updated_at"`
 	// Interrupted is set by a claim that took over a dial whose lease ran
 	// out: that attempt is recorded (Attempts counts it) and may have
 	// reached the caller.
-	Interrupted bool
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 const callbackCols = `id, queue, coalesce(call_id, ''), caller_number, caller_name, arrival, priority, state,

@@ -1,0 +1,200 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hotline-ivr/hotline/media"
+	"github.com/hotline-ivr/hotline/media/sdp"
+	"github.com/hotline-ivr/hotline/queue"
+	"github.com/hotline-ivr/hotline/queue/store"
+	"github.com/hotline-ivr/hotline/sip"
+)
+
+// dialCallback dials a callback's customer and serves them as a call of the same model as
+// an inbound one: agent-first (agent set), the agent already answered and the call starts
+// bridged; customer-first (agent nil), the customer waits at the kept place in the hold
+// phase, where the freeze key works as anywhere. Each attempt is claimed in the store under
+// a lease, so one callback is dialled by one dialler at a time, even across a crash. Runs
+// on a goroutine the dispatcher tracks.
+func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID int64, agent *peer) {
+	e := d.e
+	releaseAgent := func() {
+		if agent != nil {
+			agent.leg.Hangup(context.WithoutCancel(ctx)) // the agent waited on the line for nothing
+			agent.close()
+		}
+	}
+	fail := func(outcome store.Outcome, err error) {
+		d.log.Info("callback attempt failed", "callback", cbID, "outcome", outcome, "err", err)
+		releaseAgent()
+		type result struct {
+			retryAt time.Time
+			ok      bool
+		}
+		res, _ := ask(d, func(now time.Time) (result, error) {
+			if agent != nil {
+				d.agentFree(agent.id, qname, now)
+			}
+			retryAt, err := d.queues[qname].DialResult(id, now, false)
+			if err == nil && retryAt.IsZero() {
+				delete(d.entries, id) // no attempts left: out of the queue
+			}
+			return result{retryAt, err == nil}, nil
+		})
+		if !res.ok {
+			return
+		}
+		// The store write leaves the dispatcher goroutine (it commits with fsync).
+		if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, e.now(), outcome, res.retryAt); err != nil {
+			d.log.Error("callback attempt not recorded", "callback", cbID, "err", err)
+		}
+		e.metrics.callbacks.WithLabelValues(string(outcome)).Inc()
+		if res.retryAt.IsZero() {
+			e.metrics.callbacks.WithLabelValues("failed").Inc()
+		}
+	}
+	if _, err := d.cbs.ClaimCallback(ctx, cbID, d.owner, e.now(), d.timing.lease); err != nil {
+		releaseAgent()
+		d.do(func(now time.Time) {
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFinished) || errors.Is(err, store.ErrLeaseLost) {
+				// Canceled, finished, or being dialled by another instance: not ours to dial.
+				d.forget(qname, id, now)
+				d.queues[qname].Leave(id, now, queue.LeaveCanceled)
+			} else {
+				d.queues[qname].DialResult(id, now, false)
+			}
+			if agent != nil {
+				d.agentFree(agent.id, qname, now)
+			}
+		})
+		return
+	}
+	// Admission: a callback leg is a call like any other and counts against max_calls.
+	release, ok := e.admit(DirectionOutbound, KindCallback)
+	if !ok {
+		fail(store.OutcomeError, errShed)
+		return
+	}
+	defer release()
+	cb, err := d.cbs.StartAttempt(ctx, cbID, d.owner, e.now(), d.timing.lease)
+	if err != nil {
+		fail(store.OutcomeError, err)
+		return
+	}
+	qc := d.cfgs[qname]
+	rctx, cancel := context.WithTimeout(ctx, d.timing.customerRing)
+	cust, err := d.dialer.dialLeg(rctx, "callback", cb.CallerNumber, sip.DialOptions{
+		Trunk: qc.CallbackTrunk, FromUser: cmpOr(qc.Callback.CallerID, "hotline"), FromDisplay: "Hotline callback"})
+	cancel()
+	if err != nil {
+		outcome := store.OutcomeNoAnswer
+		var rej *sip.RejectError
+		if errors.As(err, &rej) && (rej.Code == 486 || rej.Code == 600) {
+			outcome = store.OutcomeBusy
+		}
+		fail(outcome, err)
+		return
+	}
+	defer cust.close()
+	var events chan holdEvent
+	if agent == nil {
+		events = make(chan holdEvent, 8)
+	}
+	_, err = ask(d, func(now time.Time) (struct{}, error) {
+		if en, ok := d.entries[id]; ok && events != nil {
+			en.events = events // back on the line at the kept place
+		}
+		if _, err := d.queues[qname].DialResult(id, now, true); err != nil {
+			d.log.Warn("callback answered but the queue disagrees", "callback", cbID, "err", err)
+		}
+		if agent != nil {
+			delete(d.entries, id) // agent-first: served from now, out of the queue
+		}
+		return struct{}{}, nil
+	})
+	if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, e.now(), store.OutcomeAnswered, time.Time{}); err != nil {
+		d.log.Error("callback answered but not recorded", "callback", cbID, "err", err)
+	}
+	e.metrics.callbacks.WithLabelValues(string(store.OutcomeAnswered)).Inc()
+	if errors.Is(err, errStopped) {
+		releaseAgent()
+		cust.leg.Hangup(context.WithoutCancel(ctx))
+		return
+	}
+
+	rec := &CallRecord{
+		CallID:    cust.leg.ID(),
+		Direction: DirectionOutbound,
+		Kind:      KindCallback,
+		Caller:    Party{User: cb.CallerNumber, Display: cb.CallerName},
+		Start:     e.now(),
+		Queue:     &QueueRecord{Name: qname, JoinedAt: cb.Arrival, Callback: fmt.Sprint(cbID)},
+	}
+	menu := e.menu.Load()
+	rec.TreeVersion = menu.Tree.Version()
+	c := &call{e: e, leg: cust.leg, m: cust.m, menu: menu, rec: rec,
+		dtmf: callDTMF{rfc4733: true, inband: true}, keys: keyFilter{window: e.dedupeWindow()}, trunk: "callback"}
+	var first phase = newResumedHold(qname, id, events)
+	if agent != nil {
+		first = newBridged(qname, id, agent)
+	}
+	e.runCall(ctx, c, first)
+}
+
+// rtpDialer is the engine's legDialer: an RTP port from the pool, an SDP offer, the SIP
+// call, then a media session on the answer.
+type rtpDialer struct {
+	e   *Engine
+	sip Dialer
+}
+
+func (r *rtpDialer) dialLeg(ctx context.Context, id, target string, o sip.DialOptions) (*peer, error) {
+	e := r.e
+	conn, err := e.pool.Listen()
+	if err != nil {
+		return nil, err
+	}
+	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	offer := sdp.Offer(sdp.OfferOptions{Addr: local, Codecs: e.cfg.Media.CodecNames(), DTMF: true, SessionID: uint64(e.now().UnixNano())})
+	call, err := r.sip.Dial(ctx, target, offer, o)
+	if err != nil {
+		e.pool.Release(conn)
+		return nil, err
+	}
+	neg, err := sdp.ParseAnswer(call.RemoteSDP())
+	if err != nil {
+		call.Hangup(context.Background())
+		e.pool.Release(conn)
+		return nil, fmt.Errorf("%s answer: %w", id, err)
+	}
+	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote})
+	sess.Start(context.WithoutCancel(ctx))
+	var once sync.Once
+	return &peer{id: id, leg: call, m: sess, close: func() {
+		once.Do(func() {
+			sess.Close()
+			e.metrics.addSession(sess.Stats())
+			e.pool.Release(conn)
+		})
+	}}, nil
+}
+
+// bridgeSessions is the engine's bridger for RTP sessions.
+func bridgeSessions(ctx context.Context, a, b Media) (func(), error) {
+	sa, ok1 := a.(*media.Session)
+	sb, ok2 := b.(*media.Session)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("bridge: %T and %T are not both RTP sessions", a, b)
+	}
+	br, err := media.Bridge(ctx, sa, sb, media.BridgeConfig{})
+	if err != nil {
+		return nil, err
+	}
+	return br.Unbridge, nil
+}

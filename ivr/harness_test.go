@@ -1,0 +1,549 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hotline-ivr/hotline/media"
+	"github.com/hotline-ivr/hotline/menus"
+	"github.com/hotline-ivr/hotline/queue"
+	"github.com/hotline-ivr/hotline/queue/store"
+	"github.com/hotline-ivr/hotline/sip"
+)
+
+// The unit-test kit of the call model: fakes behind the interfaces ivr owns (ports.go), run
+// inside testing/synctest bubbles so that a 10 s timer passes at once and "after every
+// goroutine settled" (synctest.Wait) replaces sleeping.
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Interface guards: the concrete types cmd wires satisfy what ivr asks of them.
+var (
+	_ Inbound       = (*sip.Leg)(nil)
+	_ Leg           = (*sip.Call)(nil)
+	_ Media         = (*media.Session)(nil)
+	_ Dialer        = (*sip.Server)(nil)
+	_ callbackStore = (*store.DB)(nil)
+	_ placeStore    = (*store.DB)(nil)
+	_ Leg           = (*fakeLeg)(nil)
+	_ Media         = (*fakeMedia)(nil)
+	_ legDialer     = (*fakeDialer)(nil)
+	_ callbackStore = (*fakeStore)(nil)
+	_ placeStore    = (*fakeStore)(nil)
+)
+
+// fakeLeg is a signalling leg: the test hangs it up as the far end (farHangup), the call
+// as us (Hangup).
+type fakeLeg struct {
+	id     string
+	done   chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	byUs   bool
+	hungUp int
+}
+
+func newFakeLeg(id string) *fakeLeg { return &fakeLeg{id: id, done: make(chan struct{})} }
+
+func (l *fakeLeg) ID() string            { return l.id }
+func (l *fakeLeg) Done() <-chan struct{} { return l.done }
+func (l *fakeLeg) Hangup(context.Context) error {
+	l.mu.Lock()
+	l.hungUp++
+	l.mu.Unlock()
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.byUs = true
+		l.mu.Unlock()
+		close(l.done)
+	})
+	return nil
+}
+
+// farHangup is the far end hanging up (a BYE from the caller).
+func (l *fakeLeg) farHangup() { l.once.Do(func() { close(l.done) }) }
+
+func (l *fakeLeg) hungUpByUs() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.byUs
+}
+
+// fakeMedia plays prompts for their real duration on the bubble's clock and reports the
+// end of each playback that was not replaced, as media.Session does.
+type fakeMedia struct {
+	mu      sync.Mutex
+	digits  chan media.Digit
+	done    chan uint64
+	id      uint64
+	cur     *time.Timer
+	loop    string // the prompt looping, "" when none
+	played  []string
+	closed  bool
+	bridged Media
+}
+
+func newFakeMedia() *fakeMedia {
+	return &fakeMedia{digits: make(chan media.Digit, 16), done: make(chan uint64, 4)}
+}
+
+func (f *fakeMedia) replaceLocked() {
+	if f.cur != nil {
+		f.cur.Stop()
+		f.cur = nil
+	}
+	f.loop = ""
+}
+
+func (f *fakeMedia) Play(ps ...*media.Prompt) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replaceLocked()
+	f.id++
+	id := f.id
+	var total time.Duration
+	for _, p := range ps {
+		total += p.Duration()
+		f.played = append(f.played, p.Name())
+	}
+	f.cur = time.AfterFunc(total, func() {
+		select {
+		case f.done <- id:
+		default:
+		}
+	})
+	return id
+}
+
+func (f *fakeMedia) Loop(ps ...*media.Prompt) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replaceLocked()
+	f.id++
+	if len(ps) > 0 {
+		f.loop = ps[0].Name()
+	}
+	return f.id
+}
+
+func (f *fakeMedia) Stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replaceLocked()
+}
+
+func (f *fakeMedia) Digits() <-chan media.Digit { return f.digits }
+func (f *fakeMedia) Done() <-chan uint64        { return f.done }
+
+// press is the far end pressing keys, each reported once by RFC 4733, 300 ms apart.
+func (f *fakeMedia) press(keys string) {
+	for i := range len(keys) {
+		f.digits <- media.Digit{Key: keys[i], Mode: media.ModeRFC4733, At: time.Now()}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func (f *fakeMedia) looping() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.loop
+}
+
+func (f *fakeMedia) heard() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.played)
+}
+
+// fakeDialer rings whoever the dispatcher dials; the test answers or declines each ring.
+type fakeDialer struct{ rings chan *ring }
+
+type ring struct {
+	id, target string
+	opts       sip.DialOptions
+	ctx        context.Context
+	reply      chan ringReply
+}
+
+type ringReply struct {
+	p   *peer
+	err error
+}
+
+func newFakeDialer() *fakeDialer { return &fakeDialer{rings: make(chan *ring, 64)} }
+
+func (d *fakeDialer) dialLeg(ctx context.Context, id, target string, o sip.DialOptions) (*peer, error) {
+	r := &ring{id: id, target: target, opts: o, ctx: ctx, reply: make(chan ringReply, 1)}
+	d.rings <- r
+	select {
+	case rep := <-r.reply:
+		return rep.p, rep.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// answer picks up: the returned leg and media are the far end's view.
+func (r *ring) answer(callID string) (*fakeLeg, *fakeMedia) {
+	l, m := newFakeLeg(callID), newFakeMedia()
+	r.reply <- ringReply{p: &peer{id: r.id, leg: l, m: m, close: func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+	}}}
+	return l, m
+}
+
+func (r *ring) decline(code int) {
+	r.reply <- ringReply{err: &sip.RejectError{Code: code, Reason: "Busy Here"}}
+}
+
+// next returns the next ring, failing the test when none came.
+func (d *fakeDialer) next(t *testing.T) *ring {
+	t.Helper()
+	select {
+	case r := <-d.rings:
+		return r
+	default:
+		t.Fatal("nobody was rung")
+		return nil
+	}
+}
+
+func (d *fakeDialer) none(t *testing.T) {
+	t.Helper()
+	select {
+	case r := <-d.rings:
+		t.Fatalf("rang %s (%s), want nobody", r.target, r.id)
+	default:
+	}
+}
+
+// fakeStore keeps callbacks and places in memory.
+type fakeStore struct {
+	mu        sync.Mutex
+	cbs       map[int64]*store.Callback
+	nextID    int64
+	places    map[string]store.Abandoned // queue + "/" + caller
+	saves     int                        // SaveAbandoned calls (transactions)
+	failAdd   bool
+	completed []store.Outcome
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{cbs: map[int64]*store.Callback{}, places: map[string]store.Abandoned{}}
+}
+
+func (s *fakeStore) AddCallback(_ context.Context, nc store.NewCallback, now time.Time) (store.Callback, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failAdd {
+		return store.Callback{}, errors.New("disk full")
+	}
+	s.nextID++
+	cb := &store.Callback{ID: s.nextID, Queue: nc.Queue, CallID: nc.CallID, CallerNumber: nc.CallerNumber,
+		CallerName: nc.CallerName, Arrival: nc.Arrival, Priority: nc.Priority, State: store.CallbackPending,
+		NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	s.cbs[cb.ID] = cb
+	return *cb, nil
+}
+
+func (s *fakeStore) ClaimCallback(_ context.Context, id int64, owner string, now time.Time, lease time.Duration) (store.Callback, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cb, ok := s.cbs[id]
+	if !ok {
+		return store.Callback{}, store.ErrNotFound
+	}
+	if cb.State == store.CallbackDone || cb.State == store.CallbackCanceled || cb.State == store.CallbackFailed {
+		return store.Callback{}, store.ErrFinished
+	}
+	cb.State, cb.LeaseOwner, cb.LeaseUntil = store.CallbackClaimed, owner, now.Add(lease)
+	return *cb, nil
+}
+
+func (s *fakeStore) StartAttempt(_ context.Context, id int64, _ string, now time.Time, lease time.Duration) (store.Callback, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cb := s.cbs[id]
+	cb.State, cb.LeaseUntil = store.CallbackDialing, now.Add(lease)
+	cb.Attempts++
+	return *cb, nil
+}
+
+func (s *fakeStore) CompleteAttempt(_ context.Context, id int64, _ string, _ time.Time, outcome store.Outcome, retryAt time.Time) (store.Callback, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cb := s.cbs[id]
+	cb.Outcome = outcome
+	s.completed = append(s.completed, outcome)
+	switch {
+	case outcome == store.OutcomeAnswered:
+		cb.State = store.CallbackDone
+	case retryAt.IsZero():
+		cb.State = store.CallbackFailed
+	default:
+		cb.State, cb.NextAttemptAt = store.CallbackPending, retryAt
+	}
+	return *cb, nil
+}
+
+func (s *fakeStore) ListCallbacks(_ context.Context, f store.CallbackFilter) ([]store.Callback, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Callback
+	for _, id := range slices.Sorted(mapsKeys(s.cbs)) {
+		cb := s.cbs[id]
+		if len(f.States) == 0 || slices.Contains(f.States, cb.State) {
+			out = append(out, *cb)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) SaveAbandoned(_ context.Context, places ...store.Abandoned) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saves++
+	for _, a := range places {
+		s.places[a.Queue+"/"+a.Caller] = a
+	}
+	return nil
+}
+
+func (s *fakeStore) DeleteAbandoned(_ context.Context, q, caller string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.places, q+"/"+caller)
+	return nil
+}
+
+func (s *fakeStore) ListAbandoned(_ context.Context, q string, now time.Time) ([]store.Abandoned, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Abandoned
+	for _, a := range s.places {
+		if a.Queue == q && a.Expires.After(now) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) place(q, caller string) (store.Abandoned, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.places[q+"/"+caller]
+	return a, ok
+}
+
+func (s *fakeStore) callback(id int64) store.Callback {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return *s.cbs[id]
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// prompt is a prompt of d of silence, named name.
+func prompt(name string, d time.Duration) *media.Prompt {
+	return media.NewPrompt(name, make([]int16, int(d/time.Millisecond)*8))
+}
+
+// testMenuConfig is a small tree: main (1: sub, 2: info, 4: queue support, 0: goodbye),
+// sub (*: back), global key 9: freeze.
+func testMenuConfig() menus.Config {
+	ps := map[string]menus.PromptConfig{}
+	for _, n := range []string{"main", "sub", "info", "invalid", "timeout", "goodbye", "connecting_you"} {
+		ps[n] = menus.PromptConfig{File: n + ".wav", Text: n}
+	}
+	for _, n := range LanePrompts() {
+		ps[n] = menus.PromptConfig{File: n + ".wav", Text: n}
+	}
+	ps[PromptFreezeOfferAgent] = menus.PromptConfig{File: "offer.wav", Text: "press 1 for a person"}
+	return menus.Config{
+		Root: "main", DigitTimeout: 3 * time.Second, MaxRetries: 2,
+		InvalidPrompt: "invalid", TimeoutPrompt: "timeout", GoodbyePrompt: "goodbye",
+		Prompts:    ps,
+		GlobalKeys: map[string]menus.OptionConfig{"9": {Action: menus.ActionFreeze}},
+		Nodes: map[string]menus.NodeConfig{
+			"main": {Prompt: "main", Options: map[string]menus.OptionConfig{
+				"1": {Action: menus.ActionGoto, Target: "sub"},
+				"2": {Action: menus.ActionPlay, Prompt: "info"},
+				"4": {Action: menus.ActionEnqueue, Queue: "support", Prompt: "connecting_you"},
+				"0": {Action: menus.ActionHangup, Prompt: "goodbye"},
+			}},
+			"sub": {Prompt: "sub", Options: map[string]menus.OptionConfig{
+				"*": {Action: menus.ActionGoto, Target: "main"},
+			}},
+		},
+	}
+}
+
+// testMenu compiles testMenuConfig with every prompt lasting a second.
+func testMenu(t testing.TB) *Menu {
+	t.Helper()
+	tree, err := menus.CompileWith(testMenuConfig(), menus.CompileOptions{Enabled: map[string]bool{
+		menus.ActionFreeze: true, menus.ActionEnqueue: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := map[string]*media.Prompt{}
+	for _, r := range tree.PromptRefs() {
+		ps[r.ID] = prompt(r.ID, time.Second)
+	}
+	return &Menu{Tree: tree, Prompts: ps}
+}
+
+// newTestEngine is an engine on the test menu with the system prompts, no sockets.
+func newTestEngine(t testing.TB) *Engine {
+	t.Helper()
+	e, err := NewEngine(Config{Media: media.Config{RTPAddress: "127.0.0.1"}}, testMenu(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sys = map[string]*media.Prompt{}
+	names := []string{promptMusic, "goodbye"}
+	for _, lang := range []string{media.LangEN, media.LangZH} {
+		names = append(names, media.SayPrompts(lang)...)
+		for _, p := range []string{promptCallbackOffer, promptCallbackConfirmed, promptConnecting} {
+			names = append(names, "queue/"+lang+"/"+p)
+		}
+	}
+	for _, n := range names {
+		e.sys[n] = prompt(n, time.Second)
+	}
+	e.sys[promptMusic] = prompt(promptMusic, 10*time.Second)
+	e.bridge = func(_ context.Context, a, b Media) (func(), error) {
+		fa, fb := a.(*fakeMedia), b.(*fakeMedia)
+		fa.mu.Lock()
+		fa.bridged = fb
+		fa.mu.Unlock()
+		return func() {
+			fa.mu.Lock()
+			fa.bridged = nil
+			fa.mu.Unlock()
+		}, nil
+	}
+	return e
+}
+
+// testQueue is queue "support": ring 5 s, wrap-up 2 s, offer a callback after 60 s.
+func testQueue() QueueConfig {
+	return QueueConfig{Config: queue.Config{
+		RingTimeout: 5 * time.Second, WrapUp: 2 * time.Second, MaxWait: 60 * time.Second,
+		ServiceTime: 30 * time.Second, AbandonWindow: 10 * time.Minute, AnnounceInterval: 30 * time.Second,
+		ExitKey: "#", Callback: queue.CallbackConfig{InitialDelay: time.Second, MaxAttempts: 2, RetryDelay: 10 * time.Second},
+	}}
+}
+
+// phone is one inbound test call: its leg, its media, and the goroutine serving it.
+type phone struct {
+	id  string
+	leg *fakeLeg
+	m   *fakeMedia
+	err chan error
+}
+
+// dial starts an inbound call from caller on e, in its first phase (the menu).
+func dial(ctx context.Context, e *Engine, id, caller string) *phone {
+	p := &phone{id: id, leg: newFakeLeg(id), m: newFakeMedia(), err: make(chan error, 1)}
+	menu := e.menu.Load()
+	rec := &CallRecord{CallID: id, Direction: DirectionInbound, Kind: KindCaller, Caller: Party{User: caller},
+		TreeVersion: menu.Tree.Version(), Start: e.now()}
+	c := &call{e: e, leg: p.leg, m: p.m, menu: menu, rec: rec, dtmf: callDTMF{rfc4733: true},
+		keys: keyFilter{window: 250 * time.Millisecond}, trunk: "test"}
+	go func() { p.err <- e.runCall(ctx, c, newMenuPhase(menu)) }()
+	return p
+}
+
+// rec is the call's record as the admin API shows it.
+func (p *phone) rec(t *testing.T, e *Engine) *CallRecord {
+	t.Helper()
+	r := e.records.find(p.id)
+	if r == nil {
+		t.Fatalf("call %s: no record", p.id)
+	}
+	return r
+}
+
+// ended waits for the call goroutine to return; the test fails if it has not.
+func (p *phone) ended(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-p.err:
+		return err
+	default:
+		t.Fatalf("call %s still running", p.id)
+		return nil
+	}
+}
+
+// prompts lists the record's prompt names.
+func prompts(r *CallRecord) string {
+	var out []string
+	for _, p := range r.Prompts {
+		out = append(out, p.Prompt)
+	}
+	return strings.Join(out, " ")
+}
+
+func phases(r *CallRecord) string {
+	var out []string
+	for _, p := range r.Phases {
+		out = append(out, p.Phase)
+	}
+	return strings.Join(out, " ")
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var _ = fmt.Sprint
+
+var errStopping = errors.New("server stopping")
+
+func mediaDigit(k byte, mode string, at time.Time) media.Digit {
+	return media.Digit{Key: k, Mode: media.DTMFMode(mode), At: at}
+}
+
+// metricText is what /metrics serves.
+func metricText(t *testing.T, e *Engine) string {
+	t.Helper()
+	rr := httptest.NewRecorder()
+	NewAdmin(e).ServeHTTP(rr, httptest.NewRequest("GET", "/metrics", nil))
+	return rr.Body.String()
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,63 @@
+package ivr
+
+import (
+	"context"
+	"fmt"
+)
+
+// bridgedPhase connects the call to an agent who answered, until either hangs up. For an
+// agent-first callback the call starts here, with the agent already on the line.
+type bridgedPhase struct {
+	queue string
+	entry string // the queue entry the agent answered for
+	agent *peer
+	stop  func()
+}
+
+func newBridged(qname, entry string, agent *peer) *bridgedPhase {
+	return &bridgedPhase{queue: qname, entry: entry, agent: agent}
+}
+
+func (*bridgedPhase) name() string { return "bridged" }
+
+func (p *bridgedPhase) enter(ctx context.Context, c *call) error {
+	c.silence()
+	now := c.e.now()
+	if c.rec.Queue == nil {
+		c.rec.Queue = &QueueRecord{Name: p.queue, JoinedAt: now}
+	}
+	c.rec.Queue.Agent, c.rec.Queue.AnsweredAt = p.agent.id, &now
+	c.rec.Outcome = OutcomeAnswered
+	c.peer = p.agent
+	c.publish()
+	stop, err := c.e.bridge(ctx, c.m, p.agent.m)
+	if err != nil {
+		return fmt.Errorf("call %s: bridge to agent %s: %w", c.rec.CallID, p.agent.id, err)
+	}
+	p.stop = stop
+	return nil
+}
+
+func (p *bridgedPhase) on(ctx context.Context, c *call, ev event) error {
+	if _, ok := ev.(peerGoneEvent); ok {
+		c.peer = nil
+		return c.hangup(ctx) // the agent hung up: so do we, to the caller
+	}
+	return nil // keys are the agent's business now; a hang-up or stop ends the call
+}
+
+// leave unbridges, hangs up the agent if still there, releases its media and frees the
+// agent in its queues (wrap-up, then ready).
+func (p *bridgedPhase) leave(ctx context.Context, c *call) {
+	if p.stop != nil {
+		p.stop()
+	}
+	c.peer = nil
+	select {
+	case <-p.agent.leg.Done():
+	default:
+		p.agent.leg.Hangup(context.WithoutCancel(ctx))
+	}
+	p.agent.close()
+	c.e.dispatch.completed(p.queue, p.agent.id, p.entry)
+}

@@ -1,0 +1,84 @@
+package ivr
+
+import (
+	"context"
+	"time"
+
+	"github.com/hotline-ivr/hotline/media"
+	"github.com/hotline-ivr/hotline/queue/store"
+	"github.com/hotline-ivr/hotline/sip"
+)
+
+// The interfaces ivr talks to the world through (STYLE.md B1): each is owned here, has five
+// methods or fewer, and is satisfied by a concrete type of sip, media or queue/store; cmd
+// wires the concrete ones, unit tests pass fakes. Guards are in ports_test.go.
+
+// Leg is one signalling leg of a call, inbound or outbound, once it is established.
+type Leg interface {
+	ID() string
+	// Hangup ends the leg from our side (BYE); it returns once the far end answered or
+	// gave up.
+	Hangup(ctx context.Context) error
+	// Done is closed when the leg ended, by either side.
+	Done() <-chan struct{}
+}
+
+// Inbound is a call as the signalling layer offers it, before it is answered. *sip.Leg is one.
+type Inbound interface {
+	ID() string
+	RemoteSDP() []byte
+	Answer(ctx context.Context, sdp []byte) error
+	Hangup(ctx context.Context, cause error) error
+	Done() <-chan struct{}
+}
+
+// Media is the audio side of a leg: what the call plays and hears. *media.Session is one.
+type Media interface {
+	// Play plays prompts once, replacing what was playing; the returned id comes back on
+	// Done when the last prompt has ended (or was stopped by a later Play, Loop or Stop).
+	Play(prompts ...*media.Prompt) uint64
+	// Loop plays prompts over and over until replaced or stopped.
+	Loop(prompts ...*media.Prompt) uint64
+	Stop()
+	Digits() <-chan media.Digit
+	Done() <-chan uint64
+}
+
+// Dialer places outbound SIP calls (agents, callbacks); *sip.Server is one.
+type Dialer interface {
+	Dial(ctx context.Context, target string, sdp []byte, o sip.DialOptions) (*sip.Call, error)
+}
+
+// legDialer places an outbound leg with its media up: the engine's own, over a Dialer and
+// the RTP port pool (rtpDialer), or a fake in unit tests.
+type legDialer interface {
+	dialLeg(ctx context.Context, id, target string, o sip.DialOptions) (*peer, error)
+}
+
+// bridger connects the audio of two legs until the returned stop is called.
+type bridger func(ctx context.Context, a, b Media) (stop func(), err error)
+
+// callbackStore is what queues need of the durable store for callbacks. *store.DB is one.
+type callbackStore interface {
+	AddCallback(ctx context.Context, nc store.NewCallback, now time.Time) (store.Callback, error)
+	ClaimCallback(ctx context.Context, id int64, owner string, now time.Time, lease time.Duration) (store.Callback, error)
+	StartAttempt(ctx context.Context, id int64, owner string, now time.Time, lease time.Duration) (store.Callback, error)
+	CompleteAttempt(ctx context.Context, id int64, owner string, now time.Time, outcome store.Outcome, retryAt time.Time) (store.Callback, error)
+	ListCallbacks(ctx context.Context, f store.CallbackFilter) ([]store.Callback, error)
+}
+
+// placeStore keeps the places of callers who hung up on hold, for the queue's abandon
+// window, across restarts. *store.DB is one.
+type placeStore interface {
+	SaveAbandoned(ctx context.Context, places ...store.Abandoned) error
+	DeleteAbandoned(ctx context.Context, queue, caller string) error
+	ListAbandoned(ctx context.Context, queue string, now time.Time) ([]store.Abandoned, error)
+}
+
+// peer is an answered outbound leg with its media: an agent, or a callback's customer.
+type peer struct {
+	id    string // the agent's ID, or "callback"
+	leg   Leg
+	m     Media
+	close func() // releases the media (socket back to the pool); idempotent
+}
