@@ -437,6 +437,11 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 	case queue.KindAnnounce, queue.KindOfferCallback:
 		d.tell(name, dec.Entry, holdEvent{kind: dec.Kind, position: dec.Position, wait: dec.Wait}, now)
 	case queue.KindRing:
+		if a := d.agents[dec.Agent]; now.Before(a.restUntil) {
+			// Matched again in the same tick that timed out its last ring: the rest set
+			// it paused, and the queue stops this ring on its next tick. Never ring it.
+			return
+		}
 		key := dec.Entry + "\x00" + dec.Agent
 		if old, ok := d.rings[key]; ok {
 			old.cancel()
