@@ -46,13 +46,13 @@ var errCallOver = errors.New("call over")
 type event interface{ eventName() string }
 
 type (
-	keyEvent      struct{ key byte }      // a key press, counted once across paths
-	playedEvent   struct{}                // the current playback ended
-	timerEvent    struct{ id string }     // the call's timer fired
-	queueEvent    struct{ ev holdEvent }  // the dispatcher has news for a waiting caller
-	peerGoneEvent struct{}                // the bridged agent (or customer) hung up
-	hangupEvent   struct{}                // the leg ended: the far end hung up
-	shutdownEvent struct{ cause error }   // the server is stopping
+	keyEvent      struct{ key byte }     // a key press, counted once across paths
+	playedEvent   struct{}               // the current playback ended
+	timerEvent    struct{ id string }    // the call's timer fired
+	queueEvent    struct{ ev holdEvent } // the dispatcher has news for a waiting caller
+	peerGoneEvent struct{}               // the bridged agent (or customer) hung up
+	hangupEvent   struct{}               // the leg ended: the far end hung up
+	shutdownEvent struct{ cause error }  // the server is stopping
 )
 
 func (keyEvent) eventName() string      { return "key" }
