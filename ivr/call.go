@@ -113,6 +113,7 @@ func (c *call) run(ctx context.Context, first phase) error {
 		if ev, err = c.wait(ctx); err != nil {
 			break
 		}
+		c.e.log.Debug("call event", "call_id", c.rec.CallID, "phase", c.phase.name(), "event", ev.eventName())
 		err = c.phase.on(ctx, c, ev)
 		switch ev.(type) {
 		case hangupEvent, shutdownEvent:
