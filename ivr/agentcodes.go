@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
@@ -49,6 +48,11 @@ func (e *Engine) serveAgentCode(ctx context.Context, l *sip.Leg, st queue.AgentS
 			e.log.Info("agent state by feature code", "agent", id, "state", st)
 		}
 	}
+	release, ok := e.admit(DirectionInbound, KindAgentCode)
+	if !ok {
+		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("call %s: %w", l.ID(), errShed)}
+	}
+	defer release()
 	conn, err := e.pool.Listen()
 	if err != nil {
 		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: err}
@@ -65,22 +69,14 @@ func (e *Engine) serveAgentCode(ctx context.Context, l *sip.Leg, st queue.AgentS
 	if err := l.Answer(ctx, answer); err != nil {
 		return err
 	}
-	id2 := sess.Play(e.sys[prompt])
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case done := <-sess.Done():
-			if done != id2 {
-				continue
-			}
-			return l.Hangup(ctx, nil)
-		case <-l.Done():
-			return nil
-		case <-t.C:
-			return l.Hangup(ctx, nil)
-		}
-	}
+	// A call of the same model: it says what it did, then hangs up.
+	f := l.From()
+	menu := e.menu.Load()
+	c := &call{e: e, leg: answered{l}, m: sess, menu: menu, trunk: "agent_code",
+		rec: &CallRecord{CallID: l.ID(), Direction: DirectionInbound, Kind: KindAgentCode, Source: l.Source(),
+			Caller: Party{User: f.User, Display: f.Display, URI: f.URI}, TreeVersion: menu.Tree.Version(), Start: e.now()}}
+	c.playNamed(prompt)
+	return e.runCall(ctx, c, newEnding(OutcomeCompleted))
 }
 
 // registeredFrom reports whether user has a registration from source (host:port).

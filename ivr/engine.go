@@ -274,8 +274,9 @@ const (
 const (
 	DirectionInbound  = "inbound"
 	DirectionOutbound = "outbound"
-	KindCaller        = "caller"   // a caller dialled in
-	KindCallback      = "callback" // we dialled a callback's customer
+	KindCaller        = "caller"     // a caller dialled in
+	KindCallback      = "callback"   // we dialled a callback's customer
+	KindAgentCode     = "agent_code" // an agent dialled a feature code (*21 ready, ...)
 )
 
 // admit counts a call against the admission limit; release gives its slot back.
