@@ -277,6 +277,7 @@ const (
 	KindCaller        = "caller"     // a caller dialled in
 	KindCallback      = "callback"   // we dialled a callback's customer
 	KindAgentCode     = "agent_code" // an agent dialled a feature code (*21 ready, ...)
+	KindAgent         = "agent"      // we rang an agent, who answered and was bridged
 )
 
 // admit counts a call against the admission limit; release gives its slot back.

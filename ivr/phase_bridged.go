@@ -12,6 +12,7 @@ type bridgedPhase struct {
 	entry string // the queue entry the agent answered for
 	agent *peer
 	stop  func()
+	rec   *CallRecord // the agent leg's own record
 }
 
 func newBridged(qname, entry string, agent *peer) *bridgedPhase {
@@ -30,6 +31,15 @@ func (p *bridgedPhase) enter(ctx context.Context, c *call) error {
 	c.rec.Outcome = OutcomeAnswered
 	c.peer = p.agent
 	c.publish()
+	// The agent's leg is listed and counted too, for as long as it is bridged to this call.
+	p.rec = &CallRecord{CallID: p.agent.leg.ID(), Direction: DirectionOutbound, Kind: KindAgent,
+		Caller: Party{User: p.agent.id}, Start: now, TreeVersion: c.rec.TreeVersion,
+		Queue:  &QueueRecord{Name: p.queue, Agent: p.agent.id, JoinedAt: now, AnsweredAt: &now},
+		Phases: []PhaseVisit{{Phase: "bridged", At: now}}, Outcome: OutcomeAnswered,
+		Peer: c.rec.CallID}
+	c.rec.Peer = p.agent.leg.ID()
+	c.e.metrics.callsActive.Inc()
+	c.e.records.publish(p.rec)
 	stop, err := c.e.bridge(ctx, c.m, p.agent.m)
 	if err != nil {
 		return fmt.Errorf("call %s: bridge to agent %s: %w", c.rec.CallID, p.agent.id, err)
@@ -60,4 +70,8 @@ func (p *bridgedPhase) leave(ctx context.Context, c *call) {
 	}
 	p.agent.close()
 	c.e.dispatch.completed(p.queue, p.agent.id, p.entry)
+	if p.rec != nil {
+		c.e.metrics.callsActive.Dec()
+		c.e.finish(p.rec, nil)
+	}
 }

@@ -111,6 +111,10 @@ func TestHold_AgentAnswersAndIsBridged(t *testing.T) {
 		if !agentMedia.closed {
 			t.Error("agent media not released")
 		}
+		ar := e.records.find("agent-call")
+		if ar == nil || ar.Kind != KindAgent || ar.Direction != DirectionOutbound || ar.Peer != "c1" || rec.Peer != "agent-call" || ar.End == nil {
+			t.Errorf("agent leg record %+v", ar)
+		}
 		if st := q.agentState(t, "support", "alice"); st != queue.AgentWrapUp {
 			t.Errorf("alice after the call: %v, want wrap-up", st)
 		}

@@ -58,7 +58,9 @@ type CallRecord struct {
 	Language    string            `json:"language,omitempty"`
 	Freeze      *FreezeRecord     `json:"freeze,omitempty"`
 	Queue       *QueueRecord      `json:"queue,omitempty"`
-	Outcome     string            `json:"outcome,omitempty"`
+	// Peer is the Call-ID of the leg this one was bridged to (the agent's, or the caller's).
+	Peer    string `json:"peer,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
 	// Phases are the call-model phases the call went through (menu, lane, hold, bridged,
 	// ending), in order.
 	Phases []PhaseVisit `json:"phases"`
