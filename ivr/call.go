@@ -200,9 +200,9 @@ func (c *call) count(d media.Digit) bool {
 		return false
 	}
 	c.lastKeyAt = d.At
-	node := ""
-	if mp, ok := c.phase.(*menuPhase); ok {
-		node = mp.m.Node()
+	node := "" // the menu node the caller was last in, if any
+	if n := len(c.rec.Nodes); n > 0 {
+		node = c.rec.Nodes[n-1].Node
 	}
 	c.rec.Keys = append(c.rec.Keys, KeyPress{Key: string(d.Key), Mode: string(d.Mode), Node: node, At: d.At,
 		LatencyMs: float64(d.Delay.Microseconds()) / 1000})

@@ -118,15 +118,20 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 		}
 		return struct{}{}, nil
 	})
+	if errors.Is(err, errStopped) {
+		// The server stopped as the customer answered: they hear nothing from us, so the
+		// callback is not done; it is due again at the next start.
+		releaseAgent()
+		cust.leg.Hangup(context.WithoutCancel(ctx))
+		if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, e.now(), store.OutcomeInterrupted, e.now()); err != nil {
+			d.log.Error("callback attempt not recorded", "callback", cbID, "err", err)
+		}
+		return
+	}
 	if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, e.now(), store.OutcomeAnswered, time.Time{}); err != nil {
 		d.log.Error("callback answered but not recorded", "callback", cbID, "err", err)
 	}
 	e.metrics.callbacks.WithLabelValues(string(store.OutcomeAnswered)).Inc()
-	if errors.Is(err, errStopped) {
-		releaseAgent()
-		cust.leg.Hangup(context.WithoutCancel(ctx))
-		return
-	}
 
 	rec := &CallRecord{
 		CallID:    cust.leg.ID(),
