@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,7 +29,27 @@ func TestMain(m *testing.M) {
 		runChild(cfg) // a server in its own process, for the crash tests
 		return
 	}
-	goleak.VerifyTestMain(m)
+	dir, err := os.MkdirTemp("", "hotline-e2e-prompts-")
+	if err == nil {
+		err = writeShortSystemPrompts(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "short system prompts:", err)
+		os.Exit(1)
+	}
+	shortSysPrompts = dir
+	goleak.VerifyTestMain(runThen{m, func() { os.RemoveAll(dir) }})
+}
+
+// runThen runs the tests, then after (before goleak looks for leaks).
+type runThen struct {
+	m     *testing.M
+	after func()
+}
+
+func (r runThen) Run() int {
+	defer r.after()
+	return r.m.Run()
 }
 
 const e2eConfig = "../../testdata/menus/e2e.yaml"

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
 	"maps"
 	"net/http"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline-ivr/hotline/cmd/hotline/defaults"
 	"github.com/hotline-ivr/hotline/ivr"
 	"github.com/hotline-ivr/hotline/media"
 )
@@ -24,14 +22,15 @@ func queueConfig(t *testing.T, dataDir, queueYAML, agentsYAML, sipYAML string) s
 	return withQueue(t, e2eConfigWith(t, "data_dir: "+dataDir+"\n"), queueYAML, agentsYAML, sipYAML)
 }
 
-// withQueue adds queue "support" (key 3 at the root) to the config file at path.
+// withQueue adds queue "support" (key 3 at the root) to the config file at path, with the
+// shortened system prompts (see sysPromptFrames).
 func withQueue(t *testing.T, path, queueYAML, agentsYAML, sipYAML string) string {
 	t.Helper()
 	b, err := readFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b += "\nqueues:\n  support:\n" + queueYAML + agentsYAML
+	b += "\nsystem_prompts: " + shortSysPrompts + "\nqueues:\n  support:\n" + queueYAML + agentsYAML
 	cfg := strings.Replace(b, `"2": {action: play, prompt: info}`, `"2": {action: play, prompt: info}`+"\n        \"3\": {action: enqueue, queue: support}", 1)
 	if sipYAML != "" {
 		cfg = strings.Replace(cfg, "sip:\n", "sip:\n"+sipYAML, 1)
@@ -39,19 +38,14 @@ func withQueue(t *testing.T, path, queueYAML, agentsYAML, sipYAML string) string
 	return writeFile(t, path, cfg)
 }
 
-// withSystemPrompts adds the embedded queue prompts (music, numbers, phrases) to a
-// phone's recognition set.
+// withSystemPrompts adds the queue prompts the test servers play (music, numbers,
+// phrases: the shortened system prompts) to a phone's recognition set.
 func withSystemPrompts(t *testing.T, prompts map[string]*media.Prompt) map[string]*media.Prompt {
 	t.Helper()
 	out := maps.Clone(prompts)
-	sys, _ := fs.Sub(defaults.FS, "prompts")
 	names := append([]string{"moh", "queue/en/callback_offer", "queue/en/callback_confirmed", "queue/en/connecting"}, media.SayPrompts(media.LangEN)...)
 	for _, n := range names {
-		data, err := fs.ReadFile(sys, n+".wav")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := media.DecodeWAV(n, data)
+		p, err := loadShortSysPrompt(n)
 		if err != nil {
 			t.Fatal(err)
 		}
