@@ -114,8 +114,8 @@ func TestE2E_CrashKeepsCallbacksAndDialsNoneTwice(t *testing.T) {
 		t.Fatal("carol's callback was never dialled")
 	}
 	c1.kill(t)
-	agent.Close()
-	carol.Close()
+	agent.Drop() // the server is gone: no unregistering, no BYE to wait out
+	carol.Drop()
 
 	db, err := store.Open(filepath.Join(data, "hotline.db"))
 	if err != nil {

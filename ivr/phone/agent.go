@@ -89,6 +89,7 @@ type Agent struct {
 	reject      int
 	answerDelay time.Duration
 	closed      bool
+	silent      bool // Drop: no BYE for the calls
 	registered  bool
 	refresh     *time.Timer
 }
@@ -271,8 +272,23 @@ func (a *Agent) Close() error {
 	return errors.Join(err, a.client.Close())
 }
 
-// shutdown stops answering and refreshing, hangs up the calls, and waits for every
-// goroutine of the agent.
+// Drop releases the agent and its calls without a word to the far end: no REGISTER to
+// remove the binding, no BYE, as a phone whose network went away. It is for a server that
+// is gone (killed), which Close would wait for at each step until its timeout.
+func (a *Agent) Drop() error {
+	a.mu.Lock()
+	closed := a.closed
+	a.silent = true
+	a.mu.Unlock()
+	if closed {
+		return nil
+	}
+	a.shutdown()
+	return a.client.Close()
+}
+
+// shutdown stops answering and refreshing, hangs up the calls (unless dropped), and waits
+// for every goroutine of the agent.
 func (a *Agent) shutdown() {
 	a.mu.Lock()
 	a.closed = true
@@ -368,9 +384,14 @@ func (a *Agent) watch(ac *AgentCall) {
 	select {
 	case <-ac.call.Done():
 	case <-a.ctx.Done():
-		ctx, cancel := context.WithTimeout(context.Background(), agentTimeout)
-		_ = ac.call.Hangup(ctx)
-		cancel()
+		a.mu.Lock()
+		silent := a.silent
+		a.mu.Unlock()
+		if !silent {
+			ctx, cancel := context.WithTimeout(context.Background(), agentTimeout)
+			_ = ac.call.Hangup(ctx)
+			cancel()
+		}
 	}
 	ac.closeMedia()
 	close(ac.closed)

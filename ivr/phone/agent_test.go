@@ -372,6 +372,36 @@ func TestAgent_CloseUnregistersAndHangsUp(t *testing.T) {
 	}
 }
 
+// Drop says nothing to the far end: the binding stays at the registrar and the answered
+// call gets no BYE, as when the server it talks to is gone.
+func TestAgent_DropSaysNothing(t *testing.T) {
+	t.Parallel()
+	r := startRegistrar(t, sip.RegistrarConfig{})
+	a := newAgent(t, r, "udp", AgentOptions{})
+	ctx := testCtx(t)
+	far, err := dialAgent(t, ctx, r, "agent1", sip.DialOptions{})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	c := recv(t, a.Calls(), "the answered call")
+	if err := a.Drop(); err != nil {
+		t.Fatalf("Drop: %v", err)
+	}
+	recv(t, c.closed, "the call's media released")
+	if got := r.Contacts("agent1"); len(got) != 1 {
+		t.Errorf("contacts after Drop = %+v, want the binding kept (no REGISTER)", got)
+	}
+	select {
+	case <-far.call.Done(): // a BYE would have been answered before Drop returned
+		t.Errorf("the far end's call ended (%v): Drop sent a BYE", far.call.Cause())
+	default:
+	}
+	// The far end gives up on its side now: its BYE goes nowhere.
+	hctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_ = far.call.Hangup(hctx)
+}
+
 func TestAgent_LogoutLogin(t *testing.T) {
 	t.Parallel()
 	r := startRegistrar(t, sip.RegistrarConfig{})
