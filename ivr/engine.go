@@ -64,6 +64,11 @@ type CallInfo struct {
 type Menu struct {
 	Tree    *menus.Tree
 	Prompts map[string]*media.Prompt
+
+	digest struct { // of the prompts' audio, for reloads (audioDigest)
+		once sync.Once
+		sum  [32]byte
+	}
 }
 
 // LoadPrompts decodes every prompt file from fsys (paths relative to its root) into ready

@@ -1,9 +1,30 @@
 package ivr
 
 import (
+	"crypto/sha256"
+	"maps"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/hotline-ivr/hotline/media"
 )
+
+// audioDigest is a digest of every prompt's name and audio, computed once per menu.
+func (m *Menu) audioDigest() [sha256.Size]byte {
+	m.digest.once.Do(func() {
+		h := sha256.New()
+		for _, name := range slices.Sorted(maps.Keys(m.Prompts)) {
+			h.Write([]byte(name))
+			h.Write([]byte{0})
+			for _, f := range m.Prompts[name].Frames(media.PCMU) {
+				h.Write(f)
+			}
+		}
+		copy(m.digest.sum[:], h.Sum(nil))
+	})
+	return m.digest.sum
+}
 
 // MenuStatus is what GET /api/v1/menu shows: the menu new calls get, and how the last
 // reload went.
@@ -60,7 +81,8 @@ func (e *Engine) Reload(trigger string, splitLines func(error) []string) (*Reloa
 		return ev, err
 	}
 	ev.OK, ev.Version = true, menu.Tree.Version()
-	if menu.Tree.Version() != e.MenuVersion() {
+	// A re-recorded prompt changes the audio, not the config: compare both.
+	if cur := e.menu.Load(); menu.Tree.Version() != cur.Tree.Version() || menu.audioDigest() != cur.audioDigest() {
 		e.menu.Store(menu)
 		r.loadedAt = ev.At
 	}

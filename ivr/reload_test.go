@@ -180,3 +180,19 @@ func TestReload_AdminAPI(t *testing.T) {
 		t.Errorf("GET /api/v1/menu after a refused reload: %v", m)
 	}
 }
+
+// An operator re-records a prompt and reloads: the config is unchanged but the audio is
+// not, so new calls get the new recording.
+func TestReload_RerecordedPromptIsSwappedIn(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t)
+	m := compileMenu(t, func(*menus.Config) {})
+	m.Prompts["main"] = prompt("main", 5*time.Second)
+	e.SetLoader(func() (*Menu, error) { return m, nil })
+	if _, err := e.Reload("api", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.menu.Load().Prompts["main"].Duration(); got != 5*time.Second {
+		t.Errorf("new callers hear the old recording (%v long)", got)
+	}
+}
