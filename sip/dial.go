@@ -456,16 +456,13 @@ func (s *Server) waitAnswer(ctx, serveCtx context.Context, sess *sipgo.DialogCli
 // completes it once answered.
 func uacCallShell(sess *sipgo.DialogClientSession, s *Server, p dialPlan, laddr sipmsg.Addr, serveKey string,
 	contact *sipmsg.ContactHeader, offer []byte) *Call {
-	c := newCall(sess, "", "", s.cfg.UserAgent)
-	c.laddr = laddr
+	c := &Call{sess: sess, laddr: laddr, served: serveKey}
+	c.setUp(s, c, 0)
+	c.contact = contact
+	c.localSDP = offer
 	if p.pinDest {
 		c.dest = p.dest
 	}
-	c.served = serveKey
-	c.contact = contact
-	c.localSDP = offer
-	c.forget = s.forgetCall
-	c.srvLog = s.log.Error
 	return c
 }
 
@@ -547,29 +544,10 @@ func (s *Server) hangupCalls(key string) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
 			defer cancel()
-			if err := c.hangup(ctx, ErrServerClosed); err != nil {
+			if err := c.hangupWith(ctx, ErrServerClosed); err != nil {
 				s.log.Debug("hangup at shutdown failed", "call_id", c.id, "error", err)
 			}
 		})
 	}
 	wg.Wait()
-}
-
-// callReinvite answers a re-INVITE in an outbound call with the SDP we
-// offered, and waits (on this sipgo goroutine) for its ACK.
-func (s *Server) callReinvite(c *Call, req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	n := req.CSeq().SeqNo
-	ack := c.awaitACK(n)
-	res := s.newResponse(req, 200, "OK", c.localSDP)
-	res.AppendHeader(c.contact.Clone())
-	res.AppendHeader(sipmsg.NewHeader("Allow", allowHeader))
-	res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-	if err := tx.Respond(res); err != nil {
-		c.forgetACK(n)
-		return
-	}
-	if err := await2xxACK(context.Background(), tx, res, ack, c.done); errors.Is(err, errNoACK) {
-		c.forgetACK(n)
-		s.log.Debug("re-INVITE not acknowledged", "call_id", c.id)
-	}
 }

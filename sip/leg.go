@@ -8,8 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
-	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -30,29 +29,15 @@ func partyOf(display string, u sipmsg.Uri) Party {
 // that received it owns it; Answer and Hangup are called from that
 // goroutine. Done and Cause may be used from any goroutine.
 type Leg struct {
-	srv      *Server
-	id       string          // Call-ID
-	dialogID string          // Call-ID + tags
-	inv      *sipmsg.Request // the INVITE with our To tag; read-only
-	tx       sipmsg.ServerTransaction
-	from, to Party
-	source   string                  // host:port the INVITE came from
-	target   sipmsg.Uri              // remote target: the INVITE's Contact
-	contact  *sipmsg.ContactHeader   // ours
-	laddr    sipmsg.Addr             // UDP socket the INVITE arrived on
-	cancel   context.CancelCauseFunc // cancels the call's context
-	done     chan struct{}
-
-	mu         sync.Mutex
-	cause      error // set once, when done closes
-	answered   bool  // a 2xx was sent
-	hangingUp  bool
-	localSDP   []byte
-	localCSeq  uint32
-	remoteCSeq uint32
-	acks       map[uint32]chan struct{} // ACK awaited, by CSeq
-	onInfo     func(contentType string, body []byte) int
-	onReinvite func(offer []byte) (answer []byte, code int)
+	dialog
+	dialogID  string          // Call-ID + tags
+	inv       *sipmsg.Request // the INVITE with our To tag; read-only
+	tx        sipmsg.ServerTransaction
+	from, to  Party
+	source    string        // host:port the INVITE came from
+	target    sipmsg.Uri    // remote target: the INVITE's Contact
+	laddr     sipmsg.Addr   // UDP socket the INVITE arrived on
+	localCSeq atomic.Uint32 // CSeq of our last request in the dialog
 }
 
 // newLeg returns the leg of a new INVITE and the call's context, a child of
@@ -64,21 +49,18 @@ func newLeg(parent context.Context, s *Server, req *sipmsg.Request, tx sipmsg.Se
 	dialogID, _ := sipmsg.DialogIDFromRequestUAS(inv) // tags checked by checkInvite
 
 	l := &Leg{
-		srv:        s,
-		id:         inv.CallID().Value(),
-		dialogID:   dialogID,
-		inv:        inv,
-		tx:         tx,
-		from:       partyOf(inv.From().DisplayName, inv.From().Address),
-		to:         partyOf(inv.To().DisplayName, inv.To().Address),
-		source:     req.Source(),
-		target:     *inv.Contact().Address.Clone(),
-		contact:    contactFor(inv, la),
-		done:       make(chan struct{}),
-		localCSeq:  rand.Uint32N(1<<15) + 1,
-		remoteCSeq: inv.CSeq().SeqNo,
-		acks:       make(map[uint32]chan struct{}),
+		dialogID: dialogID,
+		inv:      inv,
+		tx:       tx,
+		from:     partyOf(inv.From().DisplayName, inv.From().Address),
+		to:       partyOf(inv.To().DisplayName, inv.To().Address),
+		source:   req.Source(),
+		target:   *inv.Contact().Address.Clone(),
 	}
+	l.setUp(s, l, inv.CSeq().SeqNo)
+	l.id = inv.CallID().Value()
+	l.contact = contactFor(inv, la)
+	l.localCSeq.Store(rand.Uint32N(1<<15) + 1)
 	if la != nil && !sipmsg.IsReliable(inv.Transport()) {
 		if host, port, err := sipmsg.ParseAddr(la.String()); err == nil {
 			l.laddr = sipmsg.Addr{IP: net.ParseIP(host), Port: port, Hostname: host}
@@ -137,7 +119,7 @@ func (l *Leg) AssertedIdentity() (Party, bool) {
 func (l *Leg) To() Party { return l.to }
 
 // RemoteSDP returns the offer in the INVITE body; it is empty when the
-// INVITE carried none (late offer, not supported yet). The slice must not
+// INVITE carried none (late offer: not supported, issue 11). The slice must not
 // be modified.
 func (l *Leg) RemoteSDP() []byte { return l.inv.Body() }
 
@@ -152,11 +134,7 @@ func (l *Leg) Done() <-chan struct{} { return l.done }
 // Cause returns nil while the leg is up. Once Done is closed it returns
 // ErrHangup (remote BYE), ErrCanceled (CANCEL), or the cause given to
 // Hangup (an unexported "local hangup" error when that was nil).
-func (l *Leg) Cause() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cause
-}
+func (l *Leg) Cause() error { return l.causeOf() }
 
 // OnInfo sets the function that answers INFO requests in this dialog (for
 // example application/dtmf-relay key presses). It returns the status code
@@ -164,21 +142,13 @@ func (l *Leg) Cause() error {
 // INFO gets 200. Set it before Answer. f runs on a sipgo goroutine, not the
 // call's: it must return quickly and not block (send to a buffered channel
 // and drop when full, rule C2). The body must not be retained.
-func (l *Leg) OnInfo(f func(contentType string, body []byte) int) {
-	l.mu.Lock()
-	l.onInfo = f
-	l.mu.Unlock()
-}
+func (l *Leg) OnInfo(f func(contentType string, body []byte) int) { l.setOnInfo(f) }
 
 // OnReinvite sets how a re-INVITE with a new offer is answered (RFC 3264 §8): f returns
 // the answer SDP and 200, or a failure code such as 488, which leaves the session as it was.
 // Without f, or for a re-INVITE without a body, the last answer is sent again. f runs on
 // sipgo's goroutine and must not block on the call goroutine.
-func (l *Leg) OnReinvite(f func(offer []byte) (answer []byte, code int)) {
-	l.mu.Lock()
-	l.onReinvite = f
-	l.mu.Unlock()
-}
+func (l *Leg) OnReinvite(f func(offer []byte) (answer []byte, code int)) { l.setOnReinvite(f) }
 
 // Answer sends 200 OK with sdp as application/sdp and returns once the
 // caller's ACK arrives. Over UDP it retransmits the 200 (RFC 3261
@@ -205,9 +175,9 @@ func (l *Leg) Answer(ctx context.Context, sdp []byte) error {
 	l.answered = true
 	l.localSDP = bytes.Clone(sdp)
 	ack := l.awaitLocked(cseq)
+	res := l.ok(l.inv, l.localSDP)
 	l.mu.Unlock()
 
-	res := l.ok(l.inv, l.localSDP)
 	if err := l.tx.Respond(res); err != nil {
 		// Typically a CANCEL won the race: the 487 went out first.
 		l.mu.Lock()
@@ -231,236 +201,26 @@ func (l *Leg) Answer(ctx context.Context, sdp []byte) error {
 // context cancelled with cause when it returns. Hangup on an ended leg
 // does nothing and returns nil.
 func (l *Leg) Hangup(ctx context.Context, cause error) error {
-	l.mu.Lock()
-	if l.cause != nil || l.hangingUp {
-		l.mu.Unlock()
-		return nil
-	}
-	l.hangingUp = true
-	answered := l.answered
-	l.mu.Unlock()
-
-	var err error
-	if answered {
-		err = l.bye(ctx)
-	} else {
-		code, reason := finalFor(cause)
-		err = l.tx.Respond(l.srv.newResponse(l.inv, code, reason, nil))
-	}
-	if cause == nil {
-		cause = errLocalHangup
-	}
-	l.end(cause)
+	err := l.hangup(ctx, cause)
 	if err != nil && !errors.Is(l.Cause(), ErrHangup) {
 		return fmt.Errorf("call %s: hangup: %w", l.id, err)
 	}
 	return nil
 }
 
-// end closes Done and cancels the call's context with cause. The first
-// cause wins.
-func (l *Leg) end(cause error) {
-	l.mu.Lock()
-	if l.cause != nil {
-		l.mu.Unlock()
-		return
+// terminate implements dialogUA: BYE once answered, else the final
+// response to the INVITE.
+func (l *Leg) terminate(ctx context.Context, answered bool, cause error) error {
+	if answered {
+		return l.bye(ctx)
 	}
-	l.cause = cause
-	l.cancel(cause) // before Done closes: whoever sees Done sees the cause on ctx
-	close(l.done)
-	l.mu.Unlock()
+	code, reason := finalFor(cause)
+	return l.tx.Respond(l.srv.newResponse(l.inv, code, reason, nil))
 }
 
-func (l *Leg) isAnswered() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.answered
-}
-
-// established reports whether in-dialog requests are served: a 2xx was sent
-// and the leg has not ended.
-func (l *Leg) established() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.answered && l.cause == nil
-}
-
-// inSequence checks and records the remote CSeq (RFC 3261 §12.2.2).
-func (l *Leg) inSequence(req *sipmsg.Request) bool {
-	cseq := req.CSeq()
-	if cseq == nil {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if cseq.SeqNo < l.remoteCSeq {
-		return false
-	}
-	l.remoteCSeq = cseq.SeqNo
-	return true
-}
-
-// awaitLocked registers interest in the ACK for CSeq n.
-func (l *Leg) awaitLocked(n uint32) <-chan struct{} {
-	ch := make(chan struct{})
-	l.acks[n] = ch
-	return ch
-}
-
-// forgetACK stops expecting the ACK for CSeq n.
-func (l *Leg) forgetACK(n uint32) {
-	l.mu.Lock()
-	delete(l.acks, n)
-	l.mu.Unlock()
-}
-
-// awaitPendingACKs waits, until ctx is done, for the ACKs of 2xx responses
-// still unacknowledged (say the caller's BYE overtook its ACK: sipgo runs
-// every message on its own goroutine). The call's exchanges are then over
-// when it ends, so a server shutdown cannot race a late ACK.
-func (l *Leg) awaitPendingACKs(ctx context.Context) {
-	l.mu.Lock()
-	pending := make([]chan struct{}, 0, len(l.acks))
-	for _, ch := range l.acks {
-		pending = append(pending, ch)
-	}
-	l.mu.Unlock()
-	for _, ch := range pending {
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// acked delivers an ACK with CSeq n.
-func (l *Leg) acked(n uint32) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if ch, ok := l.acks[n]; ok {
-		close(ch)
-		delete(l.acks, n)
-	}
-}
-
-// ok builds a 2xx with our SDP for an INVITE or re-INVITE.
-func (l *Leg) ok(req *sipmsg.Request, sdp []byte) *sipmsg.Response {
-	res := l.srv.newResponse(req, 200, "OK", sdp)
-	res.AppendHeader(l.contact.Clone())
-	res.AppendHeader(sipmsg.NewHeader("Allow", allowHeader))
-	res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-	return res
-}
-
-// awaitACK waits for the ACK of a 2xx (see await2xxACK). Unless it gives
-// up, the ACK stays expected after it returns (see awaitPendingACKs).
-func (l *Leg) awaitACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack <-chan struct{}) error {
-	err := await2xxACK(ctx, tx, res, ack, l.done)
-	switch {
-	case errors.Is(err, errDialogDone):
-		return l.Cause()
-	case errors.Is(err, errNoACK):
-		l.forgetACK(res.CSeq().SeqNo)
-	}
-	return err
-}
-
-// await2xxACK waits for the ACK of a 2xx, retransmitting it over
-// unreliable transports at T1, doubling up to T2, for up to 64*T1 (RFC 3261
-// §13.3.1.4, RFC 6026 §7.1: the TU, not the transaction, retransmits). It
-// returns nil on the ACK, errDialogDone when done closes, ctx's cause, or
-// errNoACK.
-func await2xxACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack, done <-chan struct{}) error {
-	giveUp := time.NewTimer(64 * sipmsg.T1)
-	defer giveUp.Stop()
-	interval := sipmsg.T1
-	var resend <-chan time.Time // nil on reliable transports
-	var t *time.Timer
-	if !sipmsg.IsReliable(res.Transport()) {
-		t = time.NewTimer(interval)
-		defer t.Stop()
-		resend = t.C
-	}
-	for {
-		select {
-		case <-ack:
-			return nil
-		case <-tx.Acks(): // an ACK on the INVITE's branch (non-compliant peers)
-			return nil
-		case <-done:
-			return errDialogDone
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-giveUp.C:
-			return errNoACK
-		case <-resend:
-			if err := tx.Respond(res); err != nil {
-				return fmt.Errorf("retransmit 2xx: %w", err)
-			}
-			interval = min(2*interval, sipmsg.T2)
-			t.Reset(interval)
-		}
-	}
-}
-
-// reinvite answers an in-dialog INVITE with the SDP we answered with and
-// waits (on this sipgo goroutine) for its ACK.
-func (l *Leg) reinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	n := req.CSeq().SeqNo
-	l.mu.Lock()
-	f := l.onReinvite
-	l.mu.Unlock()
-	if f != nil && len(req.Body()) > 0 {
-		answer, code := f(req.Body())
-		if code < 200 || code > 299 || len(answer) == 0 {
-			if code < 300 || code > 699 {
-				code = 488
-			}
-			if err := tx.Respond(sipmsg.NewResponseFromRequest(req, code, statusText(code), nil)); err != nil {
-				l.srv.log.Debug("re-INVITE respond failed", "call_id", l.id, "error", err)
-			}
-			return
-		}
-		l.mu.Lock()
-		l.localSDP = answer
-		l.mu.Unlock()
-	}
-	l.mu.Lock()
-	sdp := l.localSDP
-	ack := l.awaitLocked(n)
-	l.mu.Unlock()
-	res := l.ok(req, sdp)
-	if err := tx.Respond(res); err != nil {
-		l.forgetACK(n)
-		l.srv.log.Debug("re-INVITE respond failed", "call_id", l.id, "error", err)
-		return
-	}
-	// Bounded by 64*T1 and by the leg's end.
-	if err := l.awaitACK(context.Background(), tx, res, ack); err != nil {
-		l.srv.log.Debug("re-INVITE not acknowledged", "call_id", l.id, "error", err)
-	}
-}
-
-// info runs the OnInfo hook and returns the response code.
-func (l *Leg) info(contentType string, body []byte) (code int) {
-	l.mu.Lock()
-	f := l.onInfo
-	l.mu.Unlock()
-	if f == nil {
-		return 200
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			l.srv.log.Error("INFO hook panic", "call_id", l.id, "panic", r)
-			code = 500
-		}
-	}()
-	code = f(contentType, body)
-	if code < 200 || code > 699 {
-		code = 500
-	}
-	return code
+// answerBye implements dialogUA.
+func (l *Leg) answerBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	l.srv.respond(tx, req, 200)
 }
 
 // bye sends BYE in the dialog and waits for its final response
@@ -497,10 +257,7 @@ func (l *Leg) bye(ctx context.Context) error {
 func (l *Leg) dialogRequest(req *sipmsg.Request) {
 	from := l.inv.To().AsFrom()
 	to := l.inv.From().AsTo()
-	l.mu.Lock()
-	l.localCSeq++
-	n := l.localCSeq
-	l.mu.Unlock()
+	n := l.localCSeq.Add(1)
 	maxFwd := sipmsg.MaxForwardsHeader(70)
 
 	req.AppendHeader(&from)

@@ -307,3 +307,101 @@ func TestServer_ReinviteHook(t *testing.T) {
 		t.Errorf("cause = %v, want ErrHangup", cause)
 	}
 }
+
+// A call the server placed serves the far end's in-dialog requests as a Leg does (one
+// dialog type): INFO to its OnInfo hook, a re-INVITE answered with the SDP it sent, a
+// request with an old CSeq refused with 500 (RFC 3261 §12.2.2), BYE, then 481.
+func TestServer_DialedCallServesInDialogRequests(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, sip.HandlerFunc(func(context.Context, *sip.Leg) error { return errors.New("no calls here") }))
+	u := newRawUA(t, srv.udp)
+	type dialed struct {
+		call *sip.Call
+		err  error
+	}
+	out := make(chan dialed, 1)
+	go func() {
+		call, err := srv.Dial(testCtx(t), "sip:raw@"+u.local, []byte(offerSDP), sip.DialOptions{})
+		out <- dialed{call, err}
+	}()
+
+	// Answer the INVITE as a plain-text UAS.
+	next := func(method sipmsg.RequestMethod) *sipmsg.Request {
+		t.Helper()
+		deadline := time.Now().Add(wait)
+		for time.Now().Before(deadline) {
+			if req, ok := u.read(time.Until(deadline)).(*sipmsg.Request); ok && req.Method == method {
+				return req
+			}
+		}
+		t.Fatalf("no %s from the server", method)
+		return nil
+	}
+	inv := next(sipmsg.INVITE)
+	host, port, err := net.SplitHostPort(u.local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var contact sipmsg.ContactHeader
+	if err := sipmsg.ParseUri("sip:raw@"+net.JoinHostPort(host, port), &contact.Address); err != nil {
+		t.Fatal(err)
+	}
+	const ourTag = "rawuas"
+	ok := sipmsg.NewResponseFromRequest(inv, 200, "OK", []byte(answerSDP))
+	ok.To().Params.Add("tag", ourTag)
+	ok.AppendHeader(&contact)
+	ok.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	if _, err := u.conn.Write([]byte(ok.String())); err != nil {
+		t.Fatal(err)
+	}
+	d := recv(t, out, "Dial")
+	if d.err != nil {
+		t.Fatalf("Dial: %v", d.err)
+	}
+	call := d.call
+	next(sipmsg.ACK)
+	infos := make(chan string, 2)
+	call.OnInfo(func(ct string, body []byte) int {
+		infos <- ct + " " + string(body)
+		return 415
+	})
+
+	// Our requests: From is us (our tag), To is the server (its From tag).
+	callID := inv.CallID().Value()
+	srvTag, _ := inv.From().Params.Get("tag")
+	target := inv.Contact().Address.String()
+	req := func(method string, cseq int, extra []string, body string) {
+		u.send(rawMsg{method: method, ruri: target, callID: callID, fromTag: ourTag, toTag: srvTag,
+			cseq: cseq, extra: extra, body: body})
+	}
+
+	req("INFO", 1, []string{"Content-Type: application/dtmf-relay"}, "Signal=5\r\n")
+	if res := u.final(1); res.StatusCode != 415 {
+		t.Errorf("INFO: got %d, want the hook's 415", res.StatusCode)
+	}
+	if got := recv(t, infos, "INFO hook"); got != "application/dtmf-relay Signal=5\r\n" {
+		t.Errorf("hook saw %q", got)
+	}
+	req("INVITE", 2, []string{"Content-Type: application/sdp"}, answerSDP)
+	re := u.final(2)
+	if re.StatusCode != 200 || string(re.Body()) != offerSDP || header(re, "Content-Type") != "application/sdp" {
+		t.Fatalf("re-INVITE: got %d body %q, want 200 with the offer the call was placed with", re.StatusCode, re.Body())
+	}
+	u.ack(callID, ourTag, re)
+	req("INFO", 1, nil, "")
+	if res := u.final(1); res.StatusCode != 500 {
+		t.Errorf("INFO with an old CSeq: got %d, want 500", res.StatusCode)
+	}
+	req("BYE", 3, nil, "")
+	if res := u.final(3); res.StatusCode != 200 {
+		t.Fatalf("BYE: got %d", res.StatusCode)
+	}
+	recv(t, call.Done(), "the call's end")
+	if !errors.Is(call.Cause(), sip.ErrHangup) {
+		t.Errorf("Cause = %v, want ErrHangup", call.Cause())
+	}
+	req("BYE", 4, nil, "")
+	if res := u.final(4); res.StatusCode != 481 {
+		t.Errorf("BYE after the end: got %d, want 481", res.StatusCode)
+	}
+}

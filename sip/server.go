@@ -529,82 +529,44 @@ func (s *Server) match(req *sipmsg.Request) *Leg {
 	return s.legs[id]
 }
 
+// matchDialog returns the dialog an in-dialog request belongs to: an
+// incoming call's Leg, else a Call the server placed; nil for none.
+func (s *Server) matchDialog(req *sipmsg.Request) *dialog {
+	if l := s.match(req); l != nil {
+		return &l.dialog
+	}
+	if c := s.matchCall(req); c != nil {
+		return &c.dialog
+	}
+	return nil
+}
+
 func (s *Server) onAck(req *sipmsg.Request, _ sipmsg.ServerTransaction) {
 	// ACK gets no response (RFC 3261 §17); an ACK for no dialog is dropped.
 	if req.CSeq() == nil {
 		return
 	}
-	if l := s.match(req); l != nil {
-		l.acked(req.CSeq().SeqNo)
-	} else if c := s.matchCall(req); c != nil {
-		c.acked(req.CSeq().SeqNo)
+	if d := s.matchDialog(req); d != nil {
+		d.acked(req.CSeq().SeqNo)
 	}
 }
 
 func (s *Server) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	l := s.match(req)
-	if c := s.matchCall(req); l == nil && c != nil {
-		if !c.inSequence(req) {
-			s.respond(tx, req, 500)
-			return
-		}
-		c.remoteBye(req, tx)
-		return
+	if d := s.matchDialog(req); s.admit(d, req, tx) {
+		d.serveBye(req, tx)
 	}
-	if l == nil || !l.established() {
-		s.respond(tx, req, 481)
-		return
-	}
-	if !l.inSequence(req) {
-		s.respond(tx, req, 500) // RFC 3261 §12.2.2
-		return
-	}
-	s.respond(tx, req, 200)
-	l.end(ErrHangup)
 }
 
 func (s *Server) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	l := s.match(req)
-	if c := s.matchCall(req); l == nil && c != nil {
-		if !c.inSequence(req) {
-			s.respond(tx, req, 500)
-			return
-		}
-		s.respond(tx, req, c.info(mediaTypeRaw(req), req.Body()))
-		return
+	if d := s.matchDialog(req); s.admit(d, req, tx) {
+		d.serveInfo(req, tx)
 	}
-	if l == nil || !l.established() {
-		s.respond(tx, req, 481)
-		return
-	}
-	if !l.inSequence(req) {
-		s.respond(tx, req, 500)
-		return
-	}
-	s.respond(tx, req, l.info(mediaTypeRaw(req), req.Body()))
 }
 
 func (s *Server) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	l := s.match(req)
-	if c := s.matchCall(req); l == nil && c != nil {
-		if !c.inSequence(req) {
-			s.respond(tx, req, 500)
-			return
-		}
-		// TODO(issue 3): renegotiate media; for now answer with our offer.
-		s.callReinvite(c, req, tx)
-		return
+	if d := s.matchDialog(req); s.admit(d, req, tx) {
+		d.serveReinvite(req, tx)
 	}
-	if l == nil || !l.established() {
-		s.respond(tx, req, 481)
-		return
-	}
-	if !l.inSequence(req) {
-		s.respond(tx, req, 500)
-		return
-	}
-	// TODO(issue 3): renegotiate media; for now answer with our SDP.
-	l.reinvite(req, tx)
 }
 
 // onCancel sees only CANCELs sipgo could not match to an INVITE
