@@ -150,6 +150,11 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 		first = newBridged(qname, id, agent)
 	}
 	e.runCall(ctx, c, first)
+	select { // the call ended on our side (a stop, an error): the customer hears a BYE
+	case <-cust.leg.Done():
+	default:
+		cust.leg.Hangup(context.WithoutCancel(ctx))
+	}
 }
 
 // rtpDialer is the engine's legDialer: an RTP port from the pool, an SDP offer, the SIP

@@ -181,3 +181,23 @@ func TestCallback_Admission(t *testing.T) {
 		}
 	})
 }
+
+// A server stop while a called-back customer waits on hold hangs the customer up.
+func TestCallback_StopHangsUpTheCustomer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		custLeg, _ := q.dialer.next(t).answer("cb-call")
+		synctest.Wait()
+		q.close()
+		synctest.Wait()
+		if !custLeg.hungUpByUs() {
+			t.Error("the customer was left on the line at stop")
+		}
+		if rec := e.records.find("cb-call"); rec.End == nil || rec.Outcome != OutcomeShutdown {
+			t.Errorf("record %+v", rec)
+		}
+	})
+}
