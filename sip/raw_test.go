@@ -260,6 +260,7 @@ func TestServer_ReinviteHook(t *testing.T) {
 	t.Parallel()
 	const newAnswer = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n"
 	offers := make(chan string, 2)
+	answered := make(chan error, 1)
 	out := make(chan error, 1)
 	srv := startServer(t, sip.HandlerFunc(func(ctx context.Context, l *sip.Leg) error {
 		l.OnReinvite(func(offer []byte) ([]byte, int) {
@@ -269,7 +270,9 @@ func TestServer_ReinviteHook(t *testing.T) {
 			}
 			return []byte(newAnswer), 200
 		})
-		if err := l.Answer(ctx, []byte(answerSDP)); err != nil {
+		err := l.Answer(ctx, []byte(answerSDP))
+		answered <- err
+		if err != nil {
 			return err
 		}
 		<-l.Done()
@@ -282,6 +285,11 @@ func TestServer_ReinviteHook(t *testing.T) {
 	u.send(rawMsg{method: "INVITE", callID: callID, fromTag: fromTag, extra: sdpHdr, body: offerSDP})
 	res := u.final(1)
 	u.ack(callID, fromTag, res)
+	// sipgo handles each message on its own goroutine: without this wait the
+	// BYE below can overtake the ACK, and Answer fails with ErrHangup.
+	if err := recv(t, answered, "Answer"); err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
 	toTag, _ := res.To().Params.Get("tag")
 	target := res.Contact().Address.String()
 
