@@ -41,17 +41,19 @@ func TestE2E_CallbackCustomerFirstFreezeKeyOnHold(t *testing.T) {
 	}
 	expectRemoteHangup(t, p)
 
-	// An agent logs in (and never answers), so alice is dialled and waits at her place.
-	agent, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "agent1", Password: "agentpw", Reject: 480})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { agent.Close() })
+	// An agent logs in (and never answers), so alice is dialled and waits at her place. Her
+	// phone registers first: dialled before it is there, the attempt would fail and the
+	// retry be minutes away.
 	home, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "alice", Password: "alicepw", Prompts: all})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { home.Close() })
+	agent, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "agent1", Password: "agentpw", Reject: 480})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
 	var cc *phone.AgentCall
 	select {
 	case cc = <-home.Calls():
