@@ -31,13 +31,13 @@ func TestMain(m *testing.M) {
 	}
 	dir, err := os.MkdirTemp("", "hotline-e2e-prompts-")
 	if err == nil {
-		err = writeShortSystemPrompts(dir)
+		err = writeShortPrompts(dir)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "short system prompts:", err)
+		fmt.Fprintln(os.Stderr, "short prompts:", err)
 		os.Exit(1)
 	}
-	shortSysPrompts = dir
+	shortPrompts = dir
 	goleak.VerifyTestMain(runThen{m, func() { os.RemoveAll(dir) }})
 }
 

@@ -22,7 +22,8 @@ import (
 )
 
 // freezeConfig writes the e2e config with the freeze lane on: global key 9, the lane's
-// prompts, a data dir and the given freeze settings (YAML lines under freeze:).
+// prompts (shortened, see lanePromptFrames), a data dir and the given freeze settings
+// (YAML lines under freeze:).
 func freezeConfig(t *testing.T, dataDir, freezeYAML string) string {
 	t.Helper()
 	prompts, _ := filepath.Abs("../../testdata/prompts")
@@ -32,7 +33,7 @@ func freezeConfig(t *testing.T, dataDir, freezeYAML string) string {
 	}
 	var lane strings.Builder
 	for _, name := range ivr.LanePrompts() {
-		lane.WriteString("    " + name + ": {file: " + prompts + "/" + name + ".wav}\n")
+		lane.WriteString("    " + name + ": {file: " + filepath.Join(shortPromptDir("lane"), name+".wav") + "}\n")
 	}
 	cfg := strings.ReplaceAll(string(orig), "../prompts", prompts)
 	cfg = strings.Replace(cfg, "  prompts:\n", "  prompts:\n"+lane.String(), 1)

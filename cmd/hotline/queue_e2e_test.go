@@ -30,7 +30,7 @@ func withQueue(t *testing.T, path, queueYAML, agentsYAML, sipYAML string) string
 	if err != nil {
 		t.Fatal(err)
 	}
-	b += "\nsystem_prompts: " + shortSysPrompts + "\nqueues:\n  support:\n" + queueYAML + agentsYAML
+	b += "\nsystem_prompts: " + shortPromptDir("system") + "\nqueues:\n  support:\n" + queueYAML + agentsYAML
 	cfg := strings.Replace(b, `"2": {action: play, prompt: info}`, `"2": {action: play, prompt: info}`+"\n        \"3\": {action: enqueue, queue: support}", 1)
 	if sipYAML != "" {
 		cfg = strings.Replace(cfg, "sip:\n", "sip:\n"+sipYAML, 1)
@@ -45,7 +45,7 @@ func withSystemPrompts(t *testing.T, prompts map[string]*media.Prompt) map[strin
 	out := maps.Clone(prompts)
 	names := append([]string{"moh", "queue/en/callback_offer", "queue/en/callback_confirmed", "queue/en/connecting"}, media.SayPrompts(media.LangEN)...)
 	for _, n := range names {
-		p, err := loadShortSysPrompt(n)
+		p, err := loadShortPrompt("system", n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,8 +159,8 @@ func TestE2E_FreezeThenRecoveryQueueAtTopPriority(t *testing.T) {
 	t.Parallel()
 	cfg := withQueue(t, freezeConfig(t, t.TempDir(), "  recovery_queue: support\n"), "    announce_interval: 30s\n", "", "")
 	b := mustRead(t, cfg)
-	prompts, _ := filepath.Abs("../../testdata/prompts")
-	b = strings.Replace(b, "  prompts:\n", "  prompts:\n    freeze_offer_agent: {file: "+prompts+"/freeze_offer_agent.wav}\n", 1)
+	offer := filepath.Join(shortPromptDir("lane"), "freeze_offer_agent.wav")
+	b = strings.Replace(b, "  prompts:\n", "  prompts:\n    freeze_offer_agent: {file: "+offer+"}\n", 1)
 	writeFile(t, cfg, b)
 	s, menuPrompts := startTestServerWith(t, cfg)
 	all := withSystemPrompts(t, menuPrompts)
