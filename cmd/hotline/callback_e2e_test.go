@@ -167,9 +167,11 @@ func TestE2E_CallbackCustomerFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { home.Close() })
-	// The agent's phone answers only after a while, so that carol waits on hold first.
+	// The agent's phone answers only once carol hears the music, so that she waits on hold
+	// first.
+	onHold := make(chan struct{})
 	agent, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "agent1", Password: "agentpw",
-		Prompts: prompts, AnswerDelay: 1500 * time.Millisecond})
+		Prompts: prompts, AnswerGate: onHold})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,14 +180,21 @@ func TestE2E_CallbackCustomerFirst(t *testing.T) {
 	var cc, ac *phone.AgentCall
 	select {
 	case cc = <-home.Calls():
-	case ac = <-agent.Calls():
-		t.Fatal("the agent was connected before the caller was reached (want customer-first)")
+	case <-agent.Rings():
+		// Carol's phone delivers her call before it answers, so before Hotline can ring an
+		// agent for her: if she was reached first, her call is waiting.
+		select {
+		case cc = <-home.Calls():
+		default:
+			t.Fatal("the agent was rung before the caller was reached (want customer-first)")
+		}
 	case <-ctx.Done():
 		t.Fatal("the callback was not dialled")
 	}
 	if _, err := cc.WaitPrompt(ctx, "moh"); err != nil {
 		t.Fatalf("the called-back caller did not hear hold music while an agent was found: %v", err)
 	}
+	close(onHold)
 	select {
 	case ac = <-agent.Calls():
 	case <-ctx.Done():

@@ -49,6 +49,10 @@ type AgentOptions struct {
 	Codecs []media.CodecName
 	// AnswerDelay is how long the agent rings before answering (after its 180 Ringing).
 	AnswerDelay time.Duration
+	// AnswerGate, when set, makes the agent ring until it is closed, then answer (after
+	// AnswerDelay): a test answers once what must come first has happened, rather than
+	// after a guessed delay.
+	AnswerGate <-chan struct{}
 	// Reject, when non-zero, is the final response to every INVITE instead of answering:
 	// 300-699 (e.g. 486 Busy Here, 480 Temporarily Unavailable), or NoAnswer to ring until
 	// the caller cancels. Zero answers: the agent auto-answers.
@@ -327,6 +331,15 @@ func (a *Agent) onInvite(ctx context.Context, call *siptest.Call) ([]byte, int) 
 		}
 	case reject != 0:
 		return nil, reject
+	}
+	if gate := a.opts.AnswerGate; gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, 487
+		case <-a.ctx.Done():
+			return nil, 480
+		}
 	}
 	if delay > 0 {
 		t := time.NewTimer(delay)

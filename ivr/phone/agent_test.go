@@ -306,6 +306,40 @@ func TestAgent_Answering(t *testing.T) {
 	}
 }
 
+// An agent with an AnswerGate rings until the gate is closed, then answers.
+func TestAgent_AnswerGate(t *testing.T) {
+	t.Parallel()
+	r := startRegistrar(t, sip.RegistrarConfig{})
+	gate := make(chan struct{})
+	a := newAgent(t, r, "udp", AgentOptions{AnswerGate: gate})
+	ctx := testCtx(t)
+	type dialed struct {
+		far *farEnd
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		far, err := dialAgent(t, ctx, r, "agent1", sip.DialOptions{})
+		done <- dialed{far, err}
+	}()
+	recv(t, a.Rings(), "a ring")
+	select {
+	case c := <-a.Calls():
+		t.Fatalf("agent answered %s with its gate shut", c.ID())
+	case d := <-done:
+		t.Fatalf("the dial ended (%v) with the agent's gate shut", d.err)
+	default:
+	}
+	close(gate)
+	d := recv(t, done, "the answer once the gate opened")
+	if d.err != nil {
+		t.Fatalf("Dial: %v", d.err)
+	}
+	if c := recv(t, a.Calls(), "the answered call"); c.ID() != d.far.call.ID() {
+		t.Errorf("agent's call %s, queue's %s", c.ID(), d.far.call.ID())
+	}
+}
+
 func TestAgent_SetRejectThenAnswer(t *testing.T) {
 	t.Parallel()
 	r := startRegistrar(t, sip.RegistrarConfig{})
