@@ -70,7 +70,7 @@ func startTrunkSetup(t *testing.T, ctx context.Context, trunkPassword, queueYAML
 
 	sipYAML := agentSIP + "  trunks: [{name: carrier, uri: \"sip:" + ts.carrier.Addr() +
 		"\", username: hotline, password: " + trunkPassword + "}]\n"
-	ts.cfg = queueConfig(t, t.TempDir(), "    max_wait: 1500ms\n    ring_timeout: 5s\n    callback_trunk: carrier\n"+queueYAML,
+	ts.cfg = queueConfig(t, t.TempDir(), "    max_wait: 500ms\n    ring_timeout: 5s\n    callback_trunk: carrier\n"+queueYAML,
 		agentYAML, sipYAML)
 	ts.s, ts.prompts = startTestServerWith(t, ts.cfg)
 	return ts
@@ -142,7 +142,7 @@ func TestE2E_CallbackThroughTrunkWrongPasswordFails(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	ts := startTrunkSetup(t, ctx, "wrongpw", "    callback: {max_attempts: 2, retry_delay: 500ms}\n")
+	ts := startTrunkSetup(t, ctx, "wrongpw", "    callback: {max_attempts: 2, retry_delay: 100ms}\n")
 	takeCallback(t, ctx, ts.s, ts.cfg)
 	ts.newAgent1(t, ctx)
 
