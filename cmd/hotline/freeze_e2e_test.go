@@ -219,6 +219,7 @@ func TestE2E_FreezeUnknownCallerEntersAccount(t *testing.T) {
 		"digit_0", "digit_3", "digit_1", "freeze_confirm")
 	p.Press(ctx, "1")
 	ref := heardReference(t, ctx, p)
+	expectRemoteHangup(t, p)
 	fr := freezesOf(t, s)
 	if len(fr.Freezes) != 1 || fr.Freezes[0].Account != "10020031" || fr.Freezes[0].Reference != ref {
 		t.Fatalf("freezes %+v, want account 10020031 with reference %s", fr.Freezes, ref)
@@ -266,6 +267,11 @@ func TestE2E_FreezeTwoCallsOneAccountOneFreeze(t *testing.T) {
 				ref.WriteString(strings.TrimPrefix(h.Prompt, "digit_"))
 			}
 			refs[i] = ref.String()
+			select {
+			case <-p.Done():
+			case <-ctx.Done():
+				t.Error("the server did not hang up after the goodbye")
+			}
 		}()
 	}
 	wg.Wait()
@@ -393,6 +399,7 @@ func TestE2E_FreezeWorksAtTheAdmissionLimit(t *testing.T) {
 	if ref := heardReference(t, ctx, p); len(ref) != 8 {
 		t.Errorf("reference %q", ref)
 	}
+	expectRemoteHangup(t, p)
 	if m := getText(t, "http://"+s.AdminAddr+"/metrics"); !strings.Contains(m, `hotline_calls_total{direction="inbound",kind="caller",outcome="shed"} 1`) {
 		t.Errorf("/metrics does not count the shed call")
 	}
@@ -422,6 +429,7 @@ func TestE2E_FreezeByAssertedIdentity(t *testing.T) {
 	expectPrompts(t, ctx, p, "main")
 	p.Press(ctx, "9")
 	ref := heardReference(t, ctx, p)
+	expectRemoteHangup(t, p)
 	fr := freezesOf(t, s)
 	if len(fr.Freezes) != 1 || fr.Freezes[0].Account != "10020030" || fr.Freezes[0].Reference != ref ||
 		fr.Freezes[0].CallerID != "+8613800138000" {
