@@ -28,8 +28,8 @@ const (
 	sysPromptFrames = 20
 	sysPromptWhole  = 40
 	// lanePromptFrames: the freeze lane's prompts and digits (testdata/prompts, silence
-	// trimmed) are cut to their first 120 ms.
-	lanePromptFrames = 6
+	// trimmed) are cut to their first 80 ms.
+	lanePromptFrames = 4
 )
 
 // shortPrompts is the directory of the shortened prompts, written by TestMain: system/
