@@ -450,6 +450,30 @@ func (q *Queue) DialResult(id string, now time.Time, answered bool) (time.Time, 
 	return e.Due, nil
 }
 
+// Postpone takes back a KindDial that was not placed (the engine was at its
+// call limit): the dial does not count as an attempt, a reserved agent is
+// released, and the callback is due again at until, keeping its place.
+// ErrStale when the entry is not being dialled.
+func (q *Queue) Postpone(id string, now, until time.Time) error {
+	e, ok := q.entries[id]
+	if !ok || e.state != entryDialing {
+		return fmt.Errorf("postpone %s: %w", id, ErrStale)
+	}
+	if a := e.reserved; a != nil {
+		e.reserved = nil
+		a.entry = nil
+		q.setState(a, AgentReady, now)
+		a.idle = now
+	}
+	e.state = entryWaiting
+	if e.Attempts > 0 {
+		e.Attempts--
+	}
+	e.Due = until
+	q.schedule(timerDue, e.Due, e, nil)
+	return nil
+}
+
 // Completed records the end of an agent's call from this queue: its
 // handling time feeds the estimate, and the agent goes to wrap-up (or
 // straight to ready without WrapUp).

@@ -939,3 +939,32 @@ func (q *Queue) entryKind(id string) string {
 	}
 	return "waiting"
 }
+
+// A dial the engine could not place (its call limit) is postponed: not an attempt, the
+// reserved agent is free, and the callback keeps its place until it is due again.
+func TestQueue_DialPostponed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{Callback: CallbackConfig{MaxAttempts: 1, RetryDelay: time.Minute}})
+	h.join(Entry{ID: "cb", Callback: true, Arrival: t0.Add(-time.Hour)}, t0)
+	h.agent("a", AgentReady, at(s))
+	h.expect(at(s), "ring cb a callback")
+	h.must(h.q.Answered("cb", "a", at(2*s)))
+	h.expect(at(2*s), "dial cb a")
+	h.must(h.q.Postpone("cb", at(3*s), at(10*s)))
+	h.join(Entry{ID: "late"}, at(4*s))
+	h.expect(at(4*s), "ring late a")
+	if p, _ := h.q.Position("cb"); p != 1 {
+		t.Errorf("postponed callback at position %d, want 1", p)
+	}
+	if err := h.q.Postpone("cb", at(5*s), at(10*s)); !errors.Is(err, ErrStale) {
+		t.Errorf("second postpone: %v, want ErrStale", err)
+	}
+	h.serve("late", "a", at(5*s), 10*s)
+	h.expect(at(15*s), "ring cb a callback")
+	h.must(h.q.Answered("cb", "a", at(16*s)))
+	h.expect(at(16*s), "dial cb a")
+	// MaxAttempts 1: the postponed dial did not use it up.
+	if retry, err := h.q.DialResult("cb", at(17*s), false); err != nil || !retry.IsZero() {
+		t.Errorf("DialResult = %v, %v; want final after the one real attempt", retry, err)
+	}
+}
