@@ -107,6 +107,12 @@ type call struct {
 // record and releases the leg's media.
 func (c *call) run(ctx context.Context, first phase) error {
 	defer c.stopTimer()
+	defer func() { // also on a panic: a queue place or an agent is never left behind
+		if l, ok := c.phase.(leaver); ok {
+			c.phase = nil
+			l.leave(context.WithoutCancel(ctx), c)
+		}
+	}()
 	err := c.to(ctx, first)
 	for err == nil {
 		var ev event
@@ -122,9 +128,6 @@ func (c *call) run(ctx context.Context, first phase) error {
 			}
 		}
 	}
-	if l, ok := c.phase.(leaver); ok {
-		l.leave(ctx, c)
-	}
 	if errors.Is(err, errCallOver) {
 		return nil
 	}
@@ -134,7 +137,8 @@ func (c *call) run(ctx context.Context, first phase) error {
 // to moves the call to phase p: the old phase gives back what it holds, the call's timer
 // stops, and p enters.
 func (c *call) to(ctx context.Context, p phase) error {
-	if l, ok := c.phase.(leaver); ok && c.phase != nil {
+	if l, ok := c.phase.(leaver); ok {
+		c.phase = nil // left once, even if leave panics
 		l.leave(ctx, c)
 	}
 	c.stopTimer()
@@ -212,15 +216,26 @@ func (c *call) count(d media.Digit) bool {
 }
 
 // play plays prompts, replacing what was playing, and lists each in the record under its
-// name at the time it is due to start (finish drops those that never started).
+// name at the time it is due to start. Prompts of an earlier playback that were due later
+// never started: they leave the record.
 func (c *call) play(names []string, ps []*media.Prompt) {
 	at := c.e.now()
+	c.unlistFrom(at)
 	for i, p := range ps {
 		c.rec.Prompts = append(c.rec.Prompts, PromptPlay{Prompt: names[i], At: at})
 		at = at.Add(p.Duration())
 	}
 	c.playing = c.m.Play(ps...)
 	c.publish()
+}
+
+// unlistFrom drops the prompts listed to start after at: what played is cut there.
+func (c *call) unlistFrom(at time.Time) {
+	n := len(c.rec.Prompts)
+	for n > 0 && c.rec.Prompts[n-1].At.After(at) {
+		n--
+	}
+	c.rec.Prompts = c.rec.Prompts[:n]
 }
 
 // playNamed plays prompts by name: the menu's own first, then the system prompts.
@@ -239,6 +254,7 @@ func (c *call) playNamed(names ...string) {
 
 // loop plays prompts over and over (music on hold): not listed in the record.
 func (c *call) loop(p *media.Prompt) {
+	c.unlistFrom(c.e.now())
 	c.playing = 0
 	if p != nil {
 		c.m.Loop(p)
@@ -247,6 +263,7 @@ func (c *call) loop(p *media.Prompt) {
 
 // silence stops whatever plays.
 func (c *call) silence() {
+	c.unlistFrom(c.e.now())
 	c.m.Stop()
 	c.playing = 0
 }

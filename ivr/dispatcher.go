@@ -166,7 +166,7 @@ func (e *Engine) newDispatcher(queues map[string]QueueConfig, agents []AgentConf
 		e: e, queues: map[string]*queue.Queue{}, cfgs: queues, agents: map[string]*agentInfo{},
 		byUser: map[string]string{}, entries: map[string]*entry{}, rings: map[string]ringState{},
 		dialer: dialer, cbs: e.callbacks, places: e.places, owner: e.node, timing: e.timings,
-		reqs: make(chan func(time.Time), 256), done: make(chan struct{}), log: e.log, codes: codes.states(),
+		reqs: make(chan func(time.Time)), done: make(chan struct{}), log: e.log, codes: codes.states(),
 	}
 	for name, qc := range queues {
 		c := qc.Config
@@ -266,8 +266,15 @@ func (d *dispatcher) restore(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// do runs f on the dispatcher goroutine; false when the dispatcher has stopped.
+// do runs f on the dispatcher goroutine; false when the dispatcher has stopped and f will
+// never run. The request channel is unbuffered: a send succeeds only when the dispatcher
+// takes the request, so true means f runs.
 func (d *dispatcher) do(f func(now time.Time)) bool {
+	select {
+	case <-d.done:
+		return false
+	default:
+	}
 	select {
 	case d.reqs <- f:
 		return true
@@ -277,23 +284,19 @@ func (d *dispatcher) do(f func(now time.Time)) bool {
 }
 
 // ask runs f on the dispatcher goroutine and returns its answer; errStopped when the
-// dispatcher stopped before answering.
+// dispatcher stopped before taking the request (then f never ran).
 func ask[T any](d *dispatcher, f func(now time.Time) (T, error)) (T, error) {
 	type res struct {
 		v   T
 		err error
 	}
 	r := make(chan res, 1)
-	var zero T
 	if !d.do(func(now time.Time) { v, err := f(now); r <- res{v, err} }) {
+		var zero T
 		return zero, errStopped
 	}
-	select {
-	case out := <-r:
-		return out.v, out.err
-	case <-d.done:
-		return zero, errStopped
-	}
+	out := <-r // taken: the dispatcher runs f before it can stop
+	return out.v, out.err
 }
 
 func (d *dispatcher) run(ctx context.Context) {

@@ -399,12 +399,9 @@ func (e *Engine) finish(rec *CallRecord, err error) {
 	if rec.Outcome == "" {
 		rec.Outcome = OutcomeError
 	}
-	n := 0
-	for _, p := range rec.Prompts {
-		if !p.At.After(end) {
-			rec.Prompts[n] = p
-			n++
-		}
+	n := len(rec.Prompts) // listed when due; those due after the end never started
+	for n > 0 && rec.Prompts[n-1].At.After(end) {
+		n--
 	}
 	rec.Prompts = rec.Prompts[:n]
 	e.records.finish(rec)

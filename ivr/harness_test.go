@@ -92,6 +92,7 @@ type fakeMedia struct {
 	played  []string
 	closed  bool
 	bridged Media
+	panicOn string // Play panics when asked to play this prompt (a bug in a phase, simulated)
 }
 
 func newFakeMedia() *fakeMedia {
@@ -114,6 +115,9 @@ func (f *fakeMedia) Play(ps ...*media.Prompt) uint64 {
 	id := f.id
 	var total time.Duration
 	for _, p := range ps {
+		if p.Name() == f.panicOn {
+			panic("play " + p.Name())
+		}
 		total += p.Duration()
 		f.played = append(f.played, p.Name())
 	}

@@ -320,3 +320,29 @@ func TestHold_Announcements(t *testing.T) {
 }
 
 var _ = store.CallbackPending
+
+// A phase that panics (a bug) ends the call as an error, and the caller's place is still
+// given back: no ghost entry is rung for, no agent is left busy.
+func TestHold_PanicGivesThePlaceBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		q := enableTestQueues(t, e, nil, nil)
+		p := dial(t.Context(), e, "c1", "+100")
+		p.m.panicOn = "queue/en/callback_offer"
+		synctest.Wait()
+		p.m.press("4")
+		time.Sleep(2 * time.Second)
+		p.m.press("#") // asks for the offer: Play panics
+		synctest.Wait()
+		if err := p.ended(t); err == nil || !strings.Contains(err.Error(), "panic") {
+			t.Errorf("call ended with %v, want the panic as an error", err)
+		}
+		if r := p.rec(t, e); r.Outcome != OutcomeError {
+			t.Errorf("outcome %q", r.Outcome)
+		}
+		sn, _ := q.d.snapshot()
+		if sn[1].OnLine != 0 {
+			t.Errorf("%d callers on the line after the call ended", sn[1].OnLine)
+		}
+	})
+}

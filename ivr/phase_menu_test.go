@@ -121,3 +121,22 @@ func TestMenu_KeyCountedOncePerPress(t *testing.T) {
 		p.ended(t)
 	})
 }
+
+// A key that barges into a sequence of prompts cuts it: the record lists what started,
+// not what was due later.
+func TestMenu_BargeInCutsTheRecordedPrompts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		p := dial(t.Context(), e, "c1", "+100")
+		synctest.Wait()
+		p.m.press("7") // invalid: "invalid", then "main" again
+		p.m.press("1") // during "invalid"
+		synctest.Wait()
+		if got := prompts(p.rec(t, e)); got != "main invalid sub" {
+			t.Errorf("prompts %q, want main invalid sub", got)
+		}
+		p.leg.farHangup()
+		synctest.Wait()
+		p.ended(t)
+	})
+}
