@@ -334,7 +334,7 @@ func TestE2E_FreezeWebhookDeliveredOnceAcrossCrash(t *testing.T) {
 	t.Parallel()
 	h := newHook(t, "k", 2) // 503 twice
 	data := t.TempDir()
-	cfg := freezeConfig(t, data, "  webhook: {url: "+h.srv.URL+", secret: k, min_backoff: 1s}\n")
+	cfg := freezeConfig(t, data, "  webhook: {url: "+h.srv.URL+", secret: k, min_backoff: 500ms}\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l, _ := loadConfig(cfg)
@@ -351,10 +351,14 @@ func TestE2E_FreezeWebhookDeliveredOnceAcrossCrash(t *testing.T) {
 	expectPrompts(t, ctx, p, "main")
 	p.Press(ctx, "9")
 	ref := heardReference(t, ctx, p)
-	for len(h.requests()) < 1 { // the first attempt was refused
+	// The first attempt was refused and its failure recorded (the counter moves after the
+	// store write); the retry is min_backoff away.
+	for !strings.Contains(getText(t, "http://"+c1.admin+"/metrics"), `hotline_freeze_webhooks_total{outcome="retry"} 1`) {
+		if ctx.Err() != nil {
+			t.Fatalf("the first webhook attempt was never recorded as failed; requests %+v", h.requests())
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // its failure recorded; the retry is a second away
 	c1.kill(t)
 	p.Close()
 
