@@ -170,7 +170,8 @@ func (a *Admin) agentState(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"state\": \"ready|paused|logged-out\"}"})
 		return
 	}
-	if err := a.e.dispatch.setAgentState(r.PathValue("id"), body.State); err != nil {
+	afterCall, err := a.e.dispatch.setAgentState(r.PathValue("id"), body.State)
+	if err != nil {
 		code := http.StatusUnprocessableEntity
 		switch {
 		case errors.Is(err, errUnknownAgent):
@@ -183,7 +184,11 @@ func (a *Admin) agentState(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"agent": r.PathValue("id"), "state": body.State})
+	if afterCall { // on a call: taken when it ends
+		writeJSON(w, http.StatusAccepted, map[string]any{"agent": r.PathValue("id"), "state": body.State, "after_call": true})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agent": r.PathValue("id"), "state": body.State})
 }
 
 func (a *Admin) callbacks(w http.ResponseWriter, r *http.Request) {

@@ -42,7 +42,7 @@ func (e *Engine) serveAgentCode(ctx context.Context, l *sip.Leg, st queue.AgentS
 	prompt := "queue/en/agent_unknown"
 	id, ok := d.byUser[user]
 	if ok && d.registeredFrom(user, l.Source()) {
-		if err := d.setAgentState(id, st.String()); err == nil {
+		if _, err := d.setAgentState(id, st.String()); err == nil {
 			prompt = map[queue.AgentState]string{queue.AgentReady: "queue/en/agent_ready",
 				queue.AgentPaused: "queue/en/agent_paused", queue.AgentLoggedOut: "queue/en/agent_logged_out"}[st]
 			e.log.Info("agent state by feature code", "agent", id, "state", st)

@@ -87,7 +87,10 @@ type agentInfo struct {
 	registered bool
 	busy       bool
 	restUntil  time.Time // after a ring that failed: not rung again before then
-	explicit   uint64    // bumped by every explicit state change (admin API, feature code, registration)
+	// after is a state asked for during a call (pause after this call, log out), taken
+	// when the call ends; hasAfter says one is pending.
+	after    queue.AgentState
+	hasAfter bool
 }
 
 // entry is the dispatcher's state of one queue entry, beside what the queue keeps.
@@ -568,11 +571,12 @@ func (d *dispatcher) setAll(agentID string, st queue.AgentState, now time.Time) 
 func (d *dispatcher) agentFree(agentID, qname string, now time.Time) {
 	a := d.agents[agentID]
 	a.busy = false
+	st := d.afterCall(a)
 	for _, qn := range a.cfg.Queues {
-		if qn == qname {
+		if qn == qname && st == queue.AgentReady {
 			continue
 		}
-		d.queues[qn].SetAgentState(agentID, d.idleState(a), now)
+		d.queues[qn].SetAgentState(agentID, st, now)
 	}
 }
 
@@ -583,6 +587,19 @@ func (d *dispatcher) idleState(a *agentInfo) queue.AgentState {
 		return queue.AgentLoggedOut
 	}
 	return queue.AgentReady
+}
+
+// afterCall is the state an agent takes when its call ends: the one asked for during the
+// call, if any (ready only if its phone is still there), else idle.
+func (d *dispatcher) afterCall(a *agentInfo) queue.AgentState {
+	st := d.idleState(a)
+	if a.hasAfter {
+		a.hasAfter = false
+		if a.after != queue.AgentReady {
+			st = a.after
+		}
+	}
+	return st
 }
 
 // join puts a caller in a queue; the returned channel carries its hold events.
@@ -640,20 +657,22 @@ func (d *dispatcher) completed(qname, agentID, id string) {
 	})
 }
 
-// completeNow ends an agent's call on the dispatcher goroutine: wrap-up or ready in qname,
-// ready (or logged out) in its other queues.
+// completeNow ends an agent's call on the dispatcher goroutine: wrap-up (or ready) in
+// qname, ready in its other queues; logged out if its phone went meanwhile, or the state
+// asked for during the call.
 func (d *dispatcher) completeNow(qname, agentID string, now time.Time) {
 	a := d.agents[agentID]
 	a.busy = false
+	st := d.afterCall(a)
 	for _, qn := range a.cfg.Queues {
 		if qn == qname {
 			d.queues[qn].Completed(agentID, now)
-			if d.idleState(a) == queue.AgentLoggedOut { // unregistered during the call
-				d.queues[qn].SetAgentState(agentID, queue.AgentLoggedOut, now)
+			if st != queue.AgentReady {
+				d.queues[qn].SetAgentState(agentID, st, now)
 			}
 			continue
 		}
-		d.queues[qn].SetAgentState(agentID, d.idleState(a), now)
+		d.queues[qn].SetAgentState(agentID, st, now)
 	}
 }
 
@@ -714,32 +733,35 @@ func (d *dispatcher) snapshot() ([]queue.Snapshot, error) {
 
 // setAgentState is an explicit agent state change (admin API, feature code), applied in
 // every queue the agent serves. A registrar agent whose phone is not registered cannot be
-// made ready: it could not be rung.
-func (d *dispatcher) setAgentState(id, state string) error {
+// made ready: it could not be rung. An agent on a call keeps it: the state is taken when
+// the call ends (afterCall true), never half-applied in some queues.
+func (d *dispatcher) setAgentState(id, state string) (afterCall bool, err error) {
 	st, err := queue.ParseAgentState(state)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errInvalidChange, err)
+		return false, fmt.Errorf("%w: %w", errInvalidChange, err)
 	}
 	if st != queue.AgentReady && st != queue.AgentPaused && st != queue.AgentLoggedOut {
-		return fmt.Errorf("%w: agent state %q is set by the queue itself; use ready, paused or logged-out", errInvalidChange, state)
+		return false, fmt.Errorf("%w: agent state %q is set by the queue itself; use ready, paused or logged-out", errInvalidChange, state)
 	}
-	_, err = ask(d, func(now time.Time) (struct{}, error) {
+	return ask(d, func(now time.Time) (bool, error) {
 		a, ok := d.agents[id]
 		if !ok {
-			return struct{}{}, fmt.Errorf("%w: %q", errUnknownAgent, id)
+			return false, fmt.Errorf("%w: %q", errUnknownAgent, id)
 		}
 		if st == queue.AgentReady && a.cfg.User != "" && !a.registered {
-			return struct{}{}, fmt.Errorf("agent %q: %w", id, errNotReachable)
+			return false, fmt.Errorf("agent %q: %w", id, errNotReachable)
 		}
-		a.explicit++
 		a.restUntil = time.Time{}
+		if a.busy {
+			a.after, a.hasAfter = st, true
+			return true, nil
+		}
 		var errs []error
 		for _, qn := range a.cfg.Queues {
 			errs = append(errs, d.queues[qn].SetAgentState(id, st, now))
 		}
-		return struct{}{}, errors.Join(errs...)
+		return false, errors.Join(errs...)
 	})
-	return err
 }
 
 // AgentRegistered tells the dispatcher that a registrar user's softphone came or went.
@@ -755,7 +777,7 @@ func (e *Engine) AgentRegistered(user string, registered bool) {
 		}
 		a := d.agents[id]
 		a.registered = registered
-		a.explicit++
+		a.restUntil = time.Time{}
 		if a.busy && registered {
 			return // stays busy until its call ends
 		}

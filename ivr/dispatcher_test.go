@@ -67,7 +67,7 @@ func TestDispatcher_StopWith1000CallersOnHoldKeepsEveryPlace(t *testing.T) {
 		if _, err := d.snapshot(); !errors.Is(err, errStopped) {
 			t.Errorf("snapshot after stop: %v", err)
 		}
-		if err := d.setAgentState("alice", "ready"); !errors.Is(err, errStopped) {
+		if _, err := d.setAgentState("alice", "ready"); !errors.Is(err, errStopped) {
 			t.Errorf("agent state after stop: %v", err)
 		}
 		d.leave("support", "c1", queue.LeaveAbandoned) // returns
@@ -131,7 +131,7 @@ func TestDispatcher_UnregisteredAndLateAnswers(t *testing.T) {
 		if st := q.agentState(t, "support", "bob"); st != queue.AgentLoggedOut {
 			t.Errorf("bob: %v, want logged out", st)
 		}
-		if err := q.d.setAgentState("bob", "ready"); !errors.Is(err, errNotReachable) {
+		if _, err := q.d.setAgentState("bob", "ready"); !errors.Is(err, errNotReachable) {
 			t.Errorf("ready without a phone: %v", err)
 		}
 		e.AgentRegistered("bob", true)
@@ -162,20 +162,20 @@ func TestDispatcher_AgentStates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newTestEngine(t)
 		q := enableTestQueues(t, e, nil, nil, alice())
-		if err := q.d.setAgentState("nobody", "ready"); !errors.Is(err, errUnknownAgent) {
+		if _, err := q.d.setAgentState("nobody", "ready"); !errors.Is(err, errUnknownAgent) {
 			t.Errorf("unknown agent: %v", err)
 		}
 		for _, s := range []string{"busy", "sleepy"} {
-			if err := q.d.setAgentState("alice", s); !errors.Is(err, errInvalidChange) {
+			if _, err := q.d.setAgentState("alice", s); !errors.Is(err, errInvalidChange) {
 				t.Errorf("state %q: %v", s, err)
 			}
 		}
-		must(t, q.d.setAgentState("alice", "paused"))
+		setState(t, q, "alice", "paused")
 		p := holdCaller(t.Context(), e, "c1", "+100")
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		q.dialer.none(t)
-		must(t, q.d.setAgentState("alice", "ready"))
+		setState(t, q, "alice", "ready")
 		synctest.Wait()
 		q.dialer.next(t).decline(603)
 		p.leg.farHangup()
@@ -205,5 +205,51 @@ func TestDispatcher_CanceledCallbackLeaves(t *testing.T) {
 		if !agentLeg.hungUpByUs() {
 			t.Error("alice still waits for a canceled callback")
 		}
+	})
+}
+
+func setState(t *testing.T, q *queues, agent, state string) {
+	t.Helper()
+	if _, err := q.d.setAgentState(agent, state); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An agent on a call who asks to pause (or to be ready) keeps the call: nothing changes in
+// any queue until it ends, so it is never rung in another queue meanwhile; then it takes
+// the state asked for instead of ready.
+func TestDispatcher_StateAskedDuringACallIsTakenAfterIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		q := enableTestQueues(t, e, nil, nil, alice())
+		p := holdCaller(t.Context(), e, "c1", "+100")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		agentLeg, _ := q.dialer.next(t).answer("agent-call")
+		synctest.Wait()
+		for _, st := range []string{"ready", "paused"} {
+			after, err := q.d.setAgentState("alice", st)
+			if err != nil || !after {
+				t.Fatalf("%s during a call: after %v, %v; want taken after the call", st, after, err)
+			}
+		}
+		other := holdCaller(t.Context(), e, "c2", "+200")
+		p.m.digits <- mediaDigit('4', "rfc4733", time.Now()) // nothing for the bridged call
+		other.m.digits <- mediaDigit('0', "rfc4733", time.Now())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		q.dialer.none(t) // alice, on a call, is not rung for c2
+		if st := q.agentState(t, "recovery", "alice"); st != queue.AgentBusy {
+			t.Errorf("alice in her other queue during the call: %v, want busy", st)
+		}
+		agentLeg.farHangup()
+		synctest.Wait()
+		for _, qn := range []string{"support", "recovery"} {
+			if st := q.agentState(t, qn, "alice"); st != queue.AgentPaused {
+				t.Errorf("alice in %s after the call: %v, want paused as asked", qn, st)
+			}
+		}
+		other.leg.farHangup()
+		synctest.Wait()
 	})
 }
