@@ -214,6 +214,10 @@ func (a *Admin) cancelCallback(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "callback ids are numbers"})
 		return
 	}
+	if a.e.dispatch != nil && a.e.dispatch.onLine(id) {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": errOnTheLine.Error()})
+		return
+	}
 	switch err := a.e.store.CancelCallback(r.Context(), id, a.e.now()); {
 	case errors.Is(err, store.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})

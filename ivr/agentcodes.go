@@ -37,6 +37,11 @@ type contactLister interface {
 // serveAgentCode answers a feature-code call: sets the agent's state when the call comes
 // from that agent's registered contact, says what it did, and hangs up.
 func (e *Engine) serveAgentCode(ctx context.Context, l *sip.Leg, st queue.AgentState) error {
+	release, ok := e.admit(DirectionInbound, KindAgentCode)
+	if !ok { // refused before anything changes
+		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("call %s: %w", l.ID(), errShed)}
+	}
+	defer release()
 	d := e.dispatch
 	user := l.From().User
 	prompt := "queue/en/agent_unknown"
@@ -48,11 +53,6 @@ func (e *Engine) serveAgentCode(ctx context.Context, l *sip.Leg, st queue.AgentS
 			e.log.Info("agent state by feature code", "agent", id, "state", st)
 		}
 	}
-	release, ok := e.admit(DirectionInbound, KindAgentCode)
-	if !ok {
-		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("call %s: %w", l.ID(), errShed)}
-	}
-	defer release()
 	conn, err := e.pool.Listen()
 	if err != nil {
 		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: err}

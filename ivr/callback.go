@@ -20,16 +20,53 @@ import (
 // an inbound one: agent-first (agent set), the agent already answered and the call starts
 // bridged; customer-first (agent nil), the customer waits at the kept place in the hold
 // phase, where the freeze key works as anywhere. Each attempt is claimed in the store under
-// a lease, so one callback is dialled by one dialler at a time, even across a crash. Runs
-// on a goroutine the dispatcher tracks.
+// a lease, renewed while the customer waits, so that one callback is dialled by one
+// dialler at a time, even across a crash. Runs on a goroutine the dispatcher tracks.
 func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID int64, agent *peer) {
 	e := d.e
 	releaseAgent := func() {
 		if agent != nil {
-			agent.leg.Hangup(context.WithoutCancel(ctx)) // the agent waited on the line for nothing
+			hangupBounded(ctx, agent.leg) // the agent waited on the line for nothing
 			agent.close()
 		}
 	}
+	// Admission first: a callback leg is a call like any other and counts against
+	// max_calls. Over the limit the dial is postponed, not counted as an attempt.
+	release, ok := e.admit(DirectionOutbound, KindCallback)
+	if !ok {
+		d.log.Warn("callback postponed: at the call limit", "callback", cbID)
+		releaseAgent()
+		d.do(func(now time.Time) {
+			d.queues[qname].Postpone(id, now, now.Add(d.timing.shedBackoff))
+			if agent != nil {
+				d.agentFree(agent.id, now)
+			}
+		})
+		return
+	}
+	defer release()
+
+	// An admin cancel reaches the dial in flight through its context.
+	dctx, cancelDial := context.WithCancel(ctx)
+	defer cancelDial()
+	if _, err := ask(d, func(time.Time) (struct{}, error) {
+		en, ok := d.entries[id]
+		if !ok {
+			return struct{}{}, errCanceled
+		}
+		en.cancelDial = cancelDial
+		if agent != nil {
+			en.dialAgent = agent.id
+		}
+		return struct{}{}, nil
+	}); err != nil {
+		releaseAgent()
+		if agent != nil {
+			d.do(func(now time.Time) { d.agentFree(agent.id, now) })
+		}
+		return
+	}
+
 	fail := func(outcome store.Outcome, err error) {
 		d.log.Info("callback attempt failed", "callback", cbID, "outcome", outcome, "err", err)
 		releaseAgent()
@@ -39,13 +76,19 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 		}
 		res, _ := ask(d, func(now time.Time) (result, error) {
 			if agent != nil {
-				d.agentFree(agent.id, qname, now)
+				d.agentFree(agent.id, now)
 			}
 			retryAt, err := d.queues[qname].DialResult(id, now, false)
-			if err == nil && retryAt.IsZero() {
-				delete(d.entries, id) // no attempts left: out of the queue
+			if err != nil { // canceled meanwhile: the store says so already
+				return result{}, nil
 			}
-			return result{retryAt, err == nil}, nil
+			if en, ok := d.entries[id]; ok {
+				en.cancelDial, en.dialAgent = nil, ""
+				if retryAt.IsZero() {
+					delete(d.entries, id) // no attempts left: out of the queue
+				}
+			}
+			return result{retryAt, true}, nil
 		})
 		if !res.ok {
 			return
@@ -59,36 +102,29 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 			e.metrics.callbacks.WithLabelValues("failed").Inc()
 		}
 	}
-	if _, err := d.cbs.ClaimCallback(ctx, cbID, d.owner, e.now(), d.timing.lease); err != nil {
+	if _, err := d.cbs.ClaimCallback(dctx, cbID, d.owner, e.now(), d.timing.lease); err != nil {
 		releaseAgent()
 		d.do(func(now time.Time) {
+			if agent != nil {
+				d.agentFree(agent.id, now)
+			}
 			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFinished) || errors.Is(err, store.ErrLeaseLost) {
 				// Canceled, finished, or being dialled by another instance: not ours to dial.
 				d.forget(qname, id, now)
 				d.queues[qname].Leave(id, now, queue.LeaveCanceled)
 			} else {
-				d.queues[qname].DialResult(id, now, false)
-			}
-			if agent != nil {
-				d.agentFree(agent.id, qname, now)
+				d.queues[qname].Postpone(id, now, now.Add(d.timing.shedBackoff)) // a store fault: try again
 			}
 		})
 		return
 	}
-	// Admission: a callback leg is a call like any other and counts against max_calls.
-	release, ok := e.admit(DirectionOutbound, KindCallback)
-	if !ok {
-		fail(store.OutcomeError, errShed)
-		return
-	}
-	defer release()
-	cb, err := d.cbs.StartAttempt(ctx, cbID, d.owner, e.now(), d.timing.lease)
+	cb, err := d.cbs.StartAttempt(dctx, cbID, d.owner, e.now(), d.timing.lease)
 	if err != nil {
 		fail(store.OutcomeError, err)
 		return
 	}
 	qc := d.cfgs[qname]
-	rctx, cancel := context.WithTimeout(ctx, d.timing.customerRing)
+	rctx, cancel := context.WithTimeout(dctx, d.timing.customerRing)
 	cust, err := d.dialer.dialLeg(rctx, "callback", cb.CallerNumber, sip.DialOptions{
 		Trunk: qc.CallbackTrunk, FromUser: cmpOr(qc.Callback.CallerID, "hotline"), FromDisplay: "Hotline callback"})
 	cancel()
@@ -102,36 +138,48 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 		return
 	}
 	defer cust.close()
+
 	var events chan holdEvent
 	if agent == nil {
 		events = make(chan holdEvent, 8)
 	}
 	_, err = ask(d, func(now time.Time) (struct{}, error) {
-		if en, ok := d.entries[id]; ok && events != nil {
-			en.events = events // back on the line at the kept place
+		en, ok := d.entries[id]
+		if !ok {
+			return struct{}{}, errCanceled
 		}
 		if _, err := d.queues[qname].DialResult(id, now, true); err != nil {
-			d.log.Warn("callback answered but the queue disagrees", "callback", cbID, "err", err)
+			return struct{}{}, fmt.Errorf("%w: %w", errCanceled, err)
 		}
+		en.cancelDial, en.dialAgent = nil, ""
 		if agent != nil {
 			delete(d.entries, id) // agent-first: served from now, out of the queue
+		} else {
+			en.events = events // back on the line at the kept place
 		}
 		return struct{}{}, nil
 	})
-	if errors.Is(err, errStopped) {
+	switch {
+	case errors.Is(err, errStopped):
 		// The server stopped as the customer answered: they hear nothing from us, so the
-		// callback is not done; it is due again at the next start.
-		releaseAgent()
-		cust.leg.Hangup(context.WithoutCancel(ctx))
+		// callback is not done; it is due again at the next start. Recorded first: the
+		// store closes once this goroutine ends.
 		if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, e.now(), store.OutcomeInterrupted, e.now()); err != nil {
 			d.log.Error("callback attempt not recorded", "callback", cbID, "err", err)
 		}
+		releaseAgent()
+		hangupBounded(ctx, cust.leg)
+		return
+	case err != nil:
+		// Canceled while the customer's phone rang: say nothing more, release both.
+		d.log.Info("callback canceled as the customer answered", "callback", cbID, "err", err)
+		releaseAgent()
+		if agent != nil {
+			d.do(func(now time.Time) { d.agentFree(agent.id, now) })
+		}
+		hangupBounded(ctx, cust.leg)
 		return
 	}
-	if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, e.now(), store.OutcomeAnswered, time.Time{}); err != nil {
-		d.log.Error("callback answered but not recorded", "callback", cbID, "err", err)
-	}
-	e.metrics.callbacks.WithLabelValues(string(store.OutcomeAnswered)).Inc()
 
 	rec := &CallRecord{
 		CallID:    cust.leg.ID(),
@@ -145,16 +193,71 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 	rec.TreeVersion = menu.Tree.Version()
 	c := &call{e: e, leg: cust.leg, m: cust.m, menu: menu, rec: rec,
 		dtmf: callDTMF{rfc4733: true, inband: true}, keys: keyFilter{window: e.dedupeWindow()}, trunk: "callback"}
-	var first phase = newResumedHold(qname, id, events)
 	if agent != nil {
-		first = newBridged(qname, id, agent)
+		d.complete(ctx, cbID, store.OutcomeAnswered) // bridged at once: done
+		e.runCall(ctx, c, newBridged(qname, id, agent))
+	} else {
+		// The customer waits for an agent; the attempt stays leased meanwhile, so that a
+		// crash leaves it to be dialled again, never lost.
+		stopRenew := d.renewLease(ctx, cbID)
+		e.runCall(ctx, c, newResumedHold(qname, id, events))
+		stopRenew()
+		if rec.Outcome == OutcomeShutdown {
+			// Stopped while waiting: due again at the next start, at the same place.
+			if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, e.now(), store.OutcomeInterrupted, e.now()); err != nil {
+				d.log.Error("callback attempt not recorded", "callback", cbID, "err", err)
+			}
+		} else {
+			d.complete(ctx, cbID, store.OutcomeAnswered)
+		}
 	}
-	e.runCall(ctx, c, first)
-	select { // the call ended on our side (a stop, an error): the customer hears a BYE
-	case <-cust.leg.Done():
+	hangupBounded(ctx, cust.leg) // ended on our side (a stop, an error): the customer hears a BYE
+}
+
+// complete records a callback attempt that reached the customer.
+func (d *dispatcher) complete(ctx context.Context, cbID int64, outcome store.Outcome) {
+	if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, d.e.now(), outcome, time.Time{}); err != nil {
+		d.log.Error("callback answered but not recorded", "callback", cbID, "err", err)
+	}
+	d.e.metrics.callbacks.WithLabelValues(string(outcome)).Inc()
+}
+
+// renewLease keeps a callback attempt's lease alive until the returned stop is called.
+func (d *dispatcher) renewLease(ctx context.Context, cbID int64) (stop func()) {
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(d.timing.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if err := d.cbs.RenewLease(context.WithoutCancel(ctx), cbID, d.owner, d.e.now(), d.timing.lease); err != nil {
+					d.log.Warn("callback lease not renewed", "callback", cbID, "err", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
+}
+
+// hangupBounded hangs a leg up unless it has ended, waiting at most a few seconds for the
+// far end (a vanished phone must not hold up a stop).
+func hangupBounded(ctx context.Context, l Leg) {
+	select {
+	case <-l.Done():
+		return
 	default:
-		cust.leg.Hangup(context.WithoutCancel(ctx))
 	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	l.Hangup(hctx)
 }
 
 // rtpDialer is the engine's legDialer: an RTP port from the pool, an SDP offer, the SIP

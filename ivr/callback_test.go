@@ -11,8 +11,8 @@ import (
 )
 
 // storedCallback is a store holding one pending callback for +200 in support, due now.
-func storedCallback(t *testing.T) *fakeStore {
-	st := newFakeStore()
+func storedCallback(t *testing.T) *testStore {
+	st := newTestStore(t)
 	_, err := st.AddCallback(t.Context(), store.NewCallback{Queue: "support", CallerNumber: "+200", CallID: "orig",
 		Arrival: time.Now().Add(-10 * time.Minute)}, time.Now())
 	must(t, err)
@@ -159,7 +159,8 @@ func TestCallback_NoAnswerRetriesThenFails(t *testing.T) {
 	})
 }
 
-// Callback legs are admitted like inbound calls: over max_calls, the attempt is not dialled.
+// Callback legs are admitted like inbound calls: over max_calls the dial is postponed,
+// not placed and not counted as an attempt; once a slot is free the customer is dialled.
 func TestCallback_Admission(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newTestEngine(t)
@@ -168,16 +169,21 @@ func TestCallback_Admission(t *testing.T) {
 		if !ok {
 			t.Fatal("first call refused")
 		}
-		defer release()
 		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
-		time.Sleep(2 * time.Second)
+		time.Sleep(30 * time.Second) // several postponements
 		synctest.Wait()
 		q.dialer.none(t)
-		if got := q.st.callback(1); got.Outcome != store.OutcomeError {
-			t.Errorf("stored %+v, want the attempt recorded as an error", got)
+		if got := q.st.callback(1); got.State != store.CallbackPending || got.Attempts != 0 {
+			t.Errorf("stored %+v, want pending with no attempt used", got)
 		}
-		if m := metricText(t, e); !strings.Contains(m, `hotline_calls_total{direction="outbound",kind="callback",outcome="shed"} 1`) {
+		if m := metricText(t, e); !strings.Contains(m, `hotline_calls_total{direction="outbound",kind="callback",outcome="shed"}`) {
 			t.Errorf("metrics:\n%s", grepLines(m, "hotline_calls_total"))
+		}
+		release()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if r := q.dialer.next(t); r.target != "+200" {
+			t.Errorf("dialled %s once a slot was free, want +200", r.target)
 		}
 	})
 }
@@ -199,5 +205,67 @@ func TestCallback_StopHangsUpTheCustomer(t *testing.T) {
 		if rec := e.records.find("cb-call"); rec.End == nil || rec.Outcome != OutcomeShutdown {
 			t.Errorf("record %+v", rec)
 		}
+	})
+}
+
+// A stop while a called-back customer waits on hold does not lose the callback: it is due
+// again at the next start (not done), and it is not kept as an abandoned inbound place.
+func TestCallback_StopWhileWaitingKeepsTheCallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		q.dialer.next(t).answer("cb-call")
+		synctest.Wait()
+		time.Sleep(5 * time.Minute) // longer than the lease: it is renewed while she waits
+		synctest.Wait()
+		if got := q.st.callback(1); got.State != store.CallbackDialing {
+			t.Fatalf("while the customer waits: %+v", got)
+		}
+		q.close()
+		synctest.Wait()
+		if got := q.st.callback(1); got.State != store.CallbackPending || got.Outcome != store.OutcomeInterrupted {
+			t.Errorf("after the stop: %+v, want pending (interrupted) for the next start", got)
+		}
+		if _, ok := q.st.place("support", "+200"); ok {
+			t.Error("the callback's customer was kept as an abandoned caller too")
+		}
+	})
+}
+
+// The caller presses 1 for a callback just as the agent answers: either the agent gets the
+// caller (and no callback is left behind), or the callback is kept in the queue and the
+// agent is released: never a confirmed callback that nobody will dial.
+func TestCallback_TakenAsTheAgentAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		q := enableTestQueues(t, e, nil, nil, alice())
+		p := holdCaller(t.Context(), e, "c1", "+100")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		ring := q.dialer.next(t)
+		p.m.press("#") // the offer
+		agentLeg, agentMedia := ring.answer("agent-call")
+		p.m.digits <- mediaDigit('1', "rfc4733", time.Now())
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		r := p.rec(t, e)
+		sn, _ := q.d.snapshot()
+		cbs, _ := q.st.ListCallbacks(t.Context(), store.CallbackFilter{States: []store.CallbackState{store.CallbackPending}})
+		switch r.Outcome {
+		case OutcomeCallback:
+			if sn[1].Callbacks != 1 || len(cbs) != 1 || !agentLeg.hungUpByUs() {
+				t.Errorf("callback confirmed: queue %d callbacks, store %d pending, agent released %v", sn[1].Callbacks, len(cbs), agentLeg.hungUpByUs())
+			}
+		case OutcomeAnswered:
+			if p.m.bridged != agentMedia || len(cbs) != 0 {
+				t.Errorf("agent took the call: bridged %v, %d pending callbacks left", p.m.bridged == agentMedia, len(cbs))
+			}
+			p.leg.farHangup()
+		default:
+			t.Errorf("outcome %q", r.Outcome)
+		}
+		synctest.Wait()
 	})
 }

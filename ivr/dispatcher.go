@@ -72,6 +72,8 @@ var (
 	errNotReachable  = errors.New("the agent's phone is not registered: it cannot be rung")
 	errStopped       = errors.New("the queue dispatcher has stopped")
 	errInvalidChange = errors.New("invalid agent state change")
+	errCanceled      = errors.New("the callback was canceled")
+	errOnTheLine     = errors.New("the callback's customer is on the line now")
 )
 
 // holdEvent is what the dispatcher tells a waiting caller's goroutine.
@@ -100,6 +102,9 @@ type entry struct {
 	events   chan holdEvent // to the call waiting on the line; nil while it is not
 	cbID     int64          // stored callback, 0 when none
 	reserved *peer          // agent-first callback: the agent who answered and waits
+
+	cancelDial func() // a callback dial in flight: an admin cancel stops it
+	dialAgent  string // the agent waiting on the line for that dial (agent-first)
 }
 
 // ringState is one ring in progress; seq tells a ring from a later one for the same pair.
@@ -112,10 +117,12 @@ type ringState struct {
 type dispatchTimings struct {
 	ringRest     time.Duration // an agent who declined, failed or did not answer is left alone this long (Asterisk's queue "retry")
 	customerRing time.Duration // how long a callback's customer is rung
-	lease        time.Duration // a callback attempt's lease in the store
+	lease        time.Duration // a callback attempt's lease in the store, renewed while the customer waits
+	shedBackoff  time.Duration // a callback not dialled at the call limit is due again after this
 }
 
-var defaultTimings = dispatchTimings{ringRest: 5 * time.Second, customerRing: 60 * time.Second, lease: 2 * time.Minute}
+var defaultTimings = dispatchTimings{ringRest: 5 * time.Second, customerRing: 60 * time.Second,
+	lease: 2 * time.Minute, shedBackoff: 10 * time.Second}
 
 // dispatcher owns every queue.Queue (STYLE.md C6): one goroutine runs all queue logic; calls
 // and the goroutines it starts talk to it through reqs. Every goroutine it starts is
@@ -346,8 +353,8 @@ func (d *dispatcher) stop(ctx context.Context) {
 		if en.reserved != nil {
 			d.release(en.reserved)
 		}
-		if en.events == nil {
-			continue // a callback: it stays in the store as it is
+		if en.events == nil || en.cbID != 0 {
+			continue // a callback (waiting, or its customer on hold): the store keeps it
 		}
 		q := d.queues[en.queue]
 		ent, err := q.Leave(id, now, queue.LeaveAbandoned)
@@ -474,7 +481,7 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 		if en, ok := d.entries[dec.Entry]; ok && en.reserved != nil && en.reserved.id == dec.Agent {
 			d.release(en.reserved)
 			en.reserved = nil
-			d.agentFree(dec.Agent, name, now)
+			d.agentFree(dec.Agent, now)
 		}
 	case queue.KindDial:
 		en := d.entries[dec.Entry]
@@ -566,18 +573,12 @@ func (d *dispatcher) setAll(agentID string, st queue.AgentState, now time.Time) 
 	}
 }
 
-// agentFree makes an agent available again in the queues other than qname (which tracks
-// its own agent) after a reserved callback fell through.
-func (d *dispatcher) agentFree(agentID, qname string, now time.Time) {
+// agentFree makes an agent available again in every queue it serves (a callback it was
+// reserved for fell through, was postponed or canceled).
+func (d *dispatcher) agentFree(agentID string, now time.Time) {
 	a := d.agents[agentID]
 	a.busy = false
-	st := d.afterCall(a)
-	for _, qn := range a.cfg.Queues {
-		if qn == qname && st == queue.AgentReady {
-			continue
-		}
-		d.queues[qn].SetAgentState(agentID, st, now)
-	}
+	d.setAll(agentID, d.afterCall(a), now)
 }
 
 // idleState is the state of an agent with no call: ready, or logged out when its phone
@@ -708,14 +709,18 @@ func (d *dispatcher) releaseAnswered(qname string, p *peer, now time.Time) {
 }
 
 // accepted turns a waiting caller into a callback (stored as cbID) that keeps their place.
+// It fails, and changes nothing, when the caller is no longer waiting (an agent took the
+// call a moment ago: its answer is in the caller's channel).
 func (d *dispatcher) accepted(qname, id string, cbID int64) error {
 	_, err := ask(d, func(now time.Time) (struct{}, error) {
+		if _, err := d.queues[qname].Callback(id, now); err != nil {
+			return struct{}{}, err
+		}
 		if en, ok := d.entries[id]; ok {
-			d.drain(qname, en, now)
+			d.drain(qname, en, now) // announcements that will not be heard
 			en.cbID = cbID
 		}
-		_, err := d.queues[qname].Callback(id, now)
-		return struct{}{}, err
+		return struct{}{}, nil
 	})
 	return err
 }
@@ -790,16 +795,37 @@ func (e *Engine) AgentRegistered(user string, registered bool) {
 	})
 }
 
+// onLine reports whether a callback's customer is on the line now (answered, waiting for
+// an agent): too late to cancel.
+func (d *dispatcher) onLine(cbID int64) bool {
+	on, _ := ask(d, func(time.Time) (bool, error) {
+		for _, en := range d.entries {
+			if en.cbID == cbID && en.events != nil {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return on
+}
+
 // canceled takes a callback canceled through the admin API out of its queue, so that no
-// agent is rung for it.
+// agent is rung for it; a dial in flight is stopped, and the agent waiting on the line for
+// it stays out of every queue until it is released.
 func (d *dispatcher) canceled(cbID int64) {
 	d.do(func(now time.Time) {
 		for id, en := range d.entries {
-			if en.cbID != cbID {
+			if en.cbID != cbID || en.events != nil {
 				continue
 			}
 			delete(d.entries, id)
+			if en.cancelDial != nil {
+				en.cancelDial()
+			}
 			d.queues[en.queue].Leave(id, now, queue.LeaveCanceled)
+			if en.dialAgent != "" {
+				d.setAll(en.dialAgent, queue.AgentBusy, now) // still on the line until released
+			}
 			if en.reserved != nil {
 				d.releaseAnswered(en.queue, en.reserved, now)
 			}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/hotline-ivr/hotline/queue"
+	"github.com/hotline-ivr/hotline/queue/store"
 	"github.com/hotline-ivr/hotline/sip"
 )
 
@@ -25,8 +28,8 @@ func holdCaller(ctx context.Context, e *Engine, id, caller string) *phone {
 func TestDispatcher_StopWith1000CallersOnHoldKeepsEveryPlace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newTestEngine(t)
-		st := newFakeStore()
-		e.callbacks, e.places = st, st
+		st := newTestStore(t)
+		e.callbacks, e.taker, e.places = st, st, st
 		fd := newFakeDialer()
 		d, err := e.newDispatcher(map[string]QueueConfig{"support": testQueue()}, nil, AgentCodesConfig{}, fd)
 		must(t, err)
@@ -183,9 +186,10 @@ func TestDispatcher_AgentStates(t *testing.T) {
 	})
 }
 
-// A callback canceled through the admin API leaves its queue: nobody is rung for it, and an
-// agent already waiting for it is released.
-func TestDispatcher_CanceledCallbackLeaves(t *testing.T) {
+// A callback canceled through the admin API while its customer's phone rings: the dial is
+// stopped, the agent who waited for it is hung up, is not rung for anyone else while still
+// on the line, and is ready again afterwards.
+func TestDispatcher_CanceledWhileDialling(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newTestEngine(t)
 		q := enableTestQueues(t, e, storedCallback(t), nil, alice())
@@ -194,17 +198,52 @@ func TestDispatcher_CanceledCallbackLeaves(t *testing.T) {
 		agentLeg, _ := q.dialer.next(t).answer("agent-call") // agent-first: alice waits for the customer
 		synctest.Wait()
 		customer := q.dialer.next(t)
+		other := holdCaller(t.Context(), e, "c2", "+300") // someone else joins meanwhile
+		must(t, q.st.CancelCallback(t.Context(), 1, time.Now()))
 		q.d.canceled(1)
 		synctest.Wait()
+		if customer.ctx.Err() == nil {
+			t.Error("the customer's phone still rings for a canceled callback")
+		}
+		if !agentLeg.hungUpByUs() {
+			t.Error("alice still waits for a canceled callback")
+		}
 		sn, _ := q.d.snapshot()
 		if sn[1].Callbacks != 0 {
 			t.Errorf("support still holds %d callbacks", sn[1].Callbacks)
 		}
-		customer.decline(487)
+		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		if !agentLeg.hungUpByUs() {
-			t.Error("alice still waits for a canceled callback")
+		if r := q.dialer.next(t); r.id != "alice" || r.opts.FromUser != "+300" {
+			t.Errorf("next ring %s from %s, want alice for +300 once free", r.id, r.opts.FromUser)
 		}
+		if got := q.st.callback(1); got.State != store.CallbackCanceled {
+			t.Errorf("stored %+v", got)
+		}
+		other.leg.farHangup()
+		synctest.Wait()
+	})
+}
+
+// A customer-first callback whose customer is on the line cannot be canceled: the person
+// is there.
+func TestDispatcher_CancelRefusedOnceTheCustomerIsOnTheLine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		e.SetStore(nil)
+		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
+		e.store = q.st.DB
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		custLeg, _ := q.dialer.next(t).answer("cb-call")
+		synctest.Wait()
+		rr := httptest.NewRecorder()
+		NewAdmin(e).ServeHTTP(rr, httptest.NewRequest("DELETE", "/api/v1/callbacks/1", nil))
+		if rr.Code != http.StatusConflict {
+			t.Errorf("cancel with the customer on the line: %d %s", rr.Code, rr.Body)
+		}
+		custLeg.farHangup()
+		synctest.Wait()
 	})
 }
 

@@ -121,6 +121,7 @@ type Engine struct {
 	dispatch  *dispatcher   // nil until EnableQueues
 	store     *store.DB     // nil until SetStore; the admin API's
 	callbacks callbackStore // nil until SetStore
+	taker     callbackTaker // nil until SetStore
 	places    placeStore    // nil until SetStore
 	bridge    bridger
 	node      string // this process in callback leases
@@ -132,7 +133,7 @@ type Engine struct {
 // SetStore gives the engine its durable store (callbacks and kept places; the freeze lane
 // brings its own). Call it before EnableQueues.
 func (e *Engine) SetStore(db *store.DB) {
-	e.store, e.callbacks, e.places = db, db, db
+	e.store, e.callbacks, e.taker, e.places = db, db, db, db
 }
 
 // Close waits until the engine's background work has ended: the queue dispatcher and every

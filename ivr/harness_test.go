@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -38,9 +39,10 @@ var (
 	_ placeStore    = (*store.DB)(nil)
 	_ Leg           = (*fakeLeg)(nil)
 	_ Media         = (*fakeMedia)(nil)
+	_ callbackTaker = (*store.DB)(nil)
 	_ legDialer     = (*fakeDialer)(nil)
-	_ callbackStore = (*fakeStore)(nil)
-	_ placeStore    = (*fakeStore)(nil)
+	_ callbackTaker = (*testStore)(nil)
+	_ placeStore    = (*testStore)(nil)
 )
 
 // fakeLeg is a signalling leg: the test hangs it up as the far end (farHangup), the call
@@ -234,138 +236,58 @@ func (d *fakeDialer) none(t *testing.T) {
 	}
 }
 
-// fakeStore keeps callbacks and places in memory.
-type fakeStore struct {
-	mu        sync.Mutex
-	cbs       map[int64]*store.Callback
-	nextID    int64
-	places    map[string]store.Abandoned // queue + "/" + caller
-	saves     int                        // SaveAbandoned calls (transactions)
-	failAdd   bool
-	completed []store.Outcome
+// testStore is the real SQLite store in a temporary file (its state rules and leases are
+// what the dispatcher must live with), with a fault to inject and a count of transactions
+// that keep places.
+type testStore struct {
+	*store.DB
+	mu      sync.Mutex
+	failAdd bool
+	saves   int
 }
 
-func newFakeStore() *fakeStore {
-	return &fakeStore{cbs: map[int64]*store.Callback{}, places: map[string]store.Abandoned{}}
+func newTestStore(t testing.TB) *testStore {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "hotline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &testStore{DB: db}
 }
 
-func (s *fakeStore) AddCallback(_ context.Context, nc store.NewCallback, now time.Time) (store.Callback, error) {
+func (s *testStore) AddCallback(ctx context.Context, nc store.NewCallback, now time.Time) (store.Callback, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failAdd {
+	fail := s.failAdd
+	s.mu.Unlock()
+	if fail {
 		return store.Callback{}, errors.New("disk full")
 	}
-	s.nextID++
-	cb := &store.Callback{ID: s.nextID, Queue: nc.Queue, CallID: nc.CallID, CallerNumber: nc.CallerNumber,
-		CallerName: nc.CallerName, Arrival: nc.Arrival, Priority: nc.Priority, State: store.CallbackPending,
-		NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
-	s.cbs[cb.ID] = cb
-	return *cb, nil
+	return s.DB.AddCallback(ctx, nc, now)
 }
 
-func (s *fakeStore) ClaimCallback(_ context.Context, id int64, owner string, now time.Time, lease time.Duration) (store.Callback, error) {
+func (s *testStore) SaveAbandoned(ctx context.Context, places ...store.Abandoned) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	cb, ok := s.cbs[id]
-	if !ok {
-		return store.Callback{}, store.ErrNotFound
-	}
-	if cb.State == store.CallbackDone || cb.State == store.CallbackCanceled || cb.State == store.CallbackFailed {
-		return store.Callback{}, store.ErrFinished
-	}
-	cb.State, cb.LeaseOwner, cb.LeaseUntil = store.CallbackClaimed, owner, now.Add(lease)
-	return *cb, nil
-}
-
-func (s *fakeStore) StartAttempt(_ context.Context, id int64, _ string, now time.Time, lease time.Duration) (store.Callback, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cb := s.cbs[id]
-	cb.State, cb.LeaseUntil = store.CallbackDialing, now.Add(lease)
-	cb.Attempts++
-	return *cb, nil
-}
-
-func (s *fakeStore) CompleteAttempt(_ context.Context, id int64, _ string, _ time.Time, outcome store.Outcome, retryAt time.Time) (store.Callback, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cb := s.cbs[id]
-	cb.Outcome = outcome
-	s.completed = append(s.completed, outcome)
-	switch {
-	case outcome == store.OutcomeAnswered:
-		cb.State = store.CallbackDone
-	case retryAt.IsZero():
-		cb.State = store.CallbackFailed
-	default:
-		cb.State, cb.NextAttemptAt = store.CallbackPending, retryAt
-	}
-	return *cb, nil
-}
-
-func (s *fakeStore) ListCallbacks(_ context.Context, f store.CallbackFilter) ([]store.Callback, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.Callback
-	for _, id := range slices.Sorted(mapsKeys(s.cbs)) {
-		cb := s.cbs[id]
-		if len(f.States) == 0 || slices.Contains(f.States, cb.State) {
-			out = append(out, *cb)
-		}
-	}
-	return out, nil
-}
-
-func (s *fakeStore) SaveAbandoned(_ context.Context, places ...store.Abandoned) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.saves++
-	for _, a := range places {
-		s.places[a.Queue+"/"+a.Caller] = a
+	s.mu.Unlock()
+	return s.DB.SaveAbandoned(ctx, places...)
+}
+
+// place is caller's kept place in queue q, if any.
+func (s *testStore) place(q, caller string) (store.Abandoned, bool) {
+	a, ok, err := s.LookupAbandoned(context.Background(), q, caller, time.Now())
+	if err != nil {
+		panic(err)
 	}
-	return nil
-}
-
-func (s *fakeStore) DeleteAbandoned(_ context.Context, q, caller string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.places, q+"/"+caller)
-	return nil
-}
-
-func (s *fakeStore) ListAbandoned(_ context.Context, q string, now time.Time) ([]store.Abandoned, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.Abandoned
-	for _, a := range s.places {
-		if a.Queue == q && a.Expires.After(now) {
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-
-func (s *fakeStore) place(q, caller string) (store.Abandoned, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.places[q+"/"+caller]
 	return a, ok
 }
 
-func (s *fakeStore) callback(id int64) store.Callback {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return *s.cbs[id]
-}
-
-func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
+func (s *testStore) callback(id int64) store.Callback {
+	cb, err := s.Callback(context.Background(), id)
+	if err != nil {
+		panic(err)
 	}
+	return cb
 }
 
 // prompt is a prompt of d of silence, named name.

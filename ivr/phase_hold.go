@@ -174,11 +174,13 @@ func (p *holdPhase) offer(c *call) {
 	c.playNamed(c.sysPrompt(promptCallbackOffer))
 }
 
-// takeCallback stores the callback durably, then tells the caller, then hangs up. When the
-// store fails the caller keeps waiting: a callback is never promised unless it is kept.
+// takeCallback stores the callback durably, has the dispatcher turn the caller's place
+// into it, then tells the caller and hangs up. When the store fails, or an agent already
+// took the call (the dispatcher hands the agent over instead), nothing is promised: the
+// stored row is taken back and the caller goes on as before.
 func (p *holdPhase) takeCallback(ctx context.Context, c *call) error {
 	var cbID int64
-	if st := c.e.callbacks; st != nil {
+	if st := c.e.taker; st != nil {
 		cb, err := st.AddCallback(ctx, store.NewCallback{
 			Queue: p.queue, CallerNumber: c.callerID(), CallerName: c.rec.Caller.Display,
 			CallID: c.rec.CallID, Arrival: c.rec.Queue.JoinedAt,
@@ -187,15 +189,23 @@ func (p *holdPhase) takeCallback(ctx context.Context, c *call) error {
 			c.e.log.Error("callback not stored; the caller keeps waiting", "call_id", c.rec.CallID, "err", err)
 			return nil
 		}
-		c.rec.Queue.Callback = fmt.Sprint(cb.ID)
 		cbID = cb.ID
+	}
+	if err := c.e.dispatch.accepted(p.queue, p.entry, cbID); err != nil {
+		c.e.log.Info("callback not taken: the place is no longer waiting", "call_id", c.rec.CallID, "err", err)
+		if cbID != 0 {
+			if err := c.e.taker.CancelCallback(context.WithoutCancel(ctx), cbID, c.e.now()); err != nil {
+				c.e.log.Error("callback not taken back", "call_id", c.rec.CallID, "callback", cbID, "err", err)
+			}
+		}
+		return nil // an agent's answer, if that was it, is on its way in c.queued
+	}
+	if cbID != 0 {
+		c.rec.Queue.Callback = fmt.Sprint(cbID)
 		c.e.metrics.callbacks.WithLabelValues("stored").Inc()
 	}
 	p.joined = false // the place now belongs to the callback
 	c.queued = nil
-	if err := c.e.dispatch.accepted(p.queue, p.entry, cbID); err != nil {
-		c.e.log.Warn("callback: queue", "call_id", c.rec.CallID, "err", err)
-	}
 	p.waited(c, OutcomeCallback)
 	c.silence()
 	c.playNamed(c.sysPrompt(promptCallbackConfirmed))

@@ -16,18 +16,18 @@ type queues struct {
 	e      *Engine
 	d      *dispatcher
 	dialer *fakeDialer
-	st     *fakeStore
+	st     *testStore
 	stop   context.CancelFunc
 }
 
 // enableTestQueues runs queues "support" and "recovery" with agents, over a fake store
 // (which may hold callbacks to restore) and a fake dialer.
-func enableTestQueues(t *testing.T, e *Engine, st *fakeStore, cfg func(map[string]QueueConfig), agents ...AgentConfig) *queues {
+func enableTestQueues(t *testing.T, e *Engine, st *testStore, cfg func(map[string]QueueConfig), agents ...AgentConfig) *queues {
 	t.Helper()
 	if st == nil {
-		st = newFakeStore()
+		st = newTestStore(t)
 	}
-	e.callbacks, e.places = st, st
+	e.callbacks, e.taker, e.places = st, st, st
 	qs := map[string]QueueConfig{"support": testQueue(), "recovery": testQueue()}
 	if cfg != nil {
 		cfg(qs)
@@ -227,8 +227,10 @@ func TestHold_CallbackTaken(t *testing.T) {
 func TestHold_CallbackNotStoredKeepsWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newTestEngine(t)
-		st := newFakeStore()
+		st := newTestStore(t)
+		st.mu.Lock()
 		st.failAdd = true
+		st.mu.Unlock()
 		enableTestQueues(t, e, st, nil)
 		p := dial(t.Context(), e, "c1", "+100")
 		synctest.Wait()

@@ -11,7 +11,7 @@ import (
 
 // The interfaces ivr talks to the world through (STYLE.md B1): each is owned here, has five
 // methods or fewer, and is satisfied by a concrete type of sip, media or queue/store; cmd
-// wires the concrete ones, unit tests pass fakes. Guards are in ports_test.go.
+// wires the concrete ones, unit tests pass fakes. Guards are in harness_test.go.
 
 // Leg is one signalling leg of a call, inbound or outbound, once it is established.
 type Leg interface {
@@ -58,13 +58,21 @@ type legDialer interface {
 // bridger connects the audio of two legs until the returned stop is called.
 type bridger func(ctx context.Context, a, b Media) (stop func(), err error)
 
-// callbackStore is what queues need of the durable store for callbacks. *store.DB is one.
+// callbackStore is what the dispatcher needs of the durable store to restore and dial
+// callbacks. *store.DB is one.
 type callbackStore interface {
-	AddCallback(ctx context.Context, nc store.NewCallback, now time.Time) (store.Callback, error)
 	ClaimCallback(ctx context.Context, id int64, owner string, now time.Time, lease time.Duration) (store.Callback, error)
 	StartAttempt(ctx context.Context, id int64, owner string, now time.Time, lease time.Duration) (store.Callback, error)
+	RenewLease(ctx context.Context, id int64, owner string, now time.Time, lease time.Duration) error
 	CompleteAttempt(ctx context.Context, id int64, owner string, now time.Time, outcome store.Outcome, retryAt time.Time) (store.Callback, error)
 	ListCallbacks(ctx context.Context, f store.CallbackFilter) ([]store.Callback, error)
+}
+
+// callbackTaker is what the hold phase needs to keep a caller's callback: store it, and
+// take it back when an agent turned out to be there already. *store.DB is one.
+type callbackTaker interface {
+	AddCallback(ctx context.Context, nc store.NewCallback, now time.Time) (store.Callback, error)
+	CancelCallback(ctx context.Context, id int64, now time.Time) error
 }
 
 // placeStore keeps the places of callers who hung up on hold, for the queue's abandon
