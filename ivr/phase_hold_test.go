@@ -330,7 +330,9 @@ func TestHold_PanicGivesThePlaceBack(t *testing.T) {
 		e := newTestEngine(t)
 		q := enableTestQueues(t, e, nil, nil)
 		p := dial(t.Context(), e, "c1", "+100")
+		p.m.mu.Lock()
 		p.m.panicOn = "queue/en/callback_offer"
+		p.m.mu.Unlock()
 		synctest.Wait()
 		p.m.press("4")
 		time.Sleep(2 * time.Second)
