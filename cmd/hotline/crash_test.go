@@ -82,6 +82,9 @@ func TestE2E_CrashKeepsCallbacksAndDialsNoneTwice(t *testing.T) {
 	prompts := withSystemPrompts(t, menu.Prompts)
 
 	c1 := startChild(t, cfg)
+	// Carol joins the queue, then dan (so her place is ahead of his); they wait together,
+	// and each takes the callback offered at max wait.
+	var waiting []*phone.Phone
 	for _, who := range []string{"carol", "dan"} {
 		p, err := phone.Dial(ctx, "sip:hotline@"+c1.sipAddr, phone.Options{FromUser: who, Prompts: prompts})
 		if err != nil {
@@ -89,6 +92,10 @@ func TestE2E_CrashKeepsCallbacksAndDialsNoneTwice(t *testing.T) {
 		}
 		expectPrompts(t, ctx, p, "main")
 		p.Press(ctx, "3")
+		expectPrompts(t, ctx, p, "moh")
+		waiting = append(waiting, p)
+	}
+	for _, p := range waiting {
 		if _, err := p.WaitPrompt(ctx, "queue/en/callback_offer"); err != nil {
 			t.Fatal(err)
 		}
