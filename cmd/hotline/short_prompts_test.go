@@ -30,14 +30,22 @@ const (
 	// lanePromptFrames: the freeze lane's prompts and digits (testdata/prompts, silence
 	// trimmed) are cut to their first 80 ms.
 	lanePromptFrames = 4
+	// menuPromptFrames: the e2e menu's prompts (testdata/prompts) cut to their first
+	// 120 ms, for a walk that hears each to its end.
+	menuPromptFrames = 6
 )
 
+// menuPrompts are the prompts of the e2e menu (testdata/menus/e2e.yaml).
+var menuPrompts = []string{"main", "sub", "info", "invalid", "timeout", "goodbye"}
+
 // shortPrompts is the directory of the shortened prompts, written by TestMain: system/
-// (system_prompts in the queue tests' configs) and lane/ (the freeze lane's).
+// (system_prompts in the queue tests' configs), lane/ (the freeze lane's) and menu/ (the
+// e2e menu's).
 var shortPrompts string
 
 // writeShortPrompts writes the shortened system prompts (the embedded music, digits,
-// numbers and queue phrases) to dir/system and the freeze lane's prompts to dir/lane.
+// numbers and queue phrases) to dir/system, the freeze lane's prompts to dir/lane and the
+// e2e menu's to dir/menu.
 func writeShortPrompts(dir string) error {
 	sys, err := fs.Sub(defaults.FS, "prompts")
 	if err != nil {
@@ -62,9 +70,14 @@ func writeShortPrompts(dir string) error {
 	if err != nil {
 		return err
 	}
-	lane := os.DirFS("../../testdata/prompts")
+	testdata := os.DirFS("../../testdata/prompts")
 	for _, name := range append(ivr.LanePrompts(), "freeze_offer_agent") {
-		if err := cutPrompt(lane, name+".wav", filepath.Join(dir, "lane"), func(n int) int { return min(n, lanePromptFrames) }); err != nil {
+		if err := cutPrompt(testdata, name+".wav", filepath.Join(dir, "lane"), func(n int) int { return min(n, lanePromptFrames) }); err != nil {
+			return err
+		}
+	}
+	for _, name := range menuPrompts {
+		if err := cutPrompt(testdata, name+".wav", filepath.Join(dir, "menu"), func(n int) int { return min(n, menuPromptFrames) }); err != nil {
 			return err
 		}
 	}
@@ -109,8 +122,8 @@ func ulawWAV(samples []byte) []byte {
 	return append(b, samples...)
 }
 
-// shortPromptDir is the directory of the shortened system ("system") or lane ("lane")
-// prompts.
+// shortPromptDir is the directory of a set of shortened prompts: "system", "lane" or
+// "menu".
 func shortPromptDir(set string) string { return filepath.Join(shortPrompts, set) }
 
 // loadShortPrompt decodes one of the shortened prompts of a set, by name ("moh",
