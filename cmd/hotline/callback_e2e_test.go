@@ -69,7 +69,7 @@ func takeCallback(t *testing.T, ctx context.Context, s *server, cfg string) {
 // dialled, and the agent and the caller hear each other; the callback is recorded answered.
 func TestE2E_CallbackDialledAgentFirstBothHear(t *testing.T) {
 	t.Parallel()
-	cfg := queueConfig(t, t.TempDir(), "    max_wait: 500ms\n    ring_timeout: 5s\n", agentYAML, callbackSIP)
+	cfg := queueConfig(t, t.TempDir(), "    max_wait: 300ms\n    ring_timeout: 5s\n", agentYAML, callbackSIP)
 	s, prompts := startTestServerWith(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -116,7 +116,7 @@ func TestE2E_CallbackDialledAgentFirstBothHear(t *testing.T) {
 func TestE2E_CallbackUnansweredRetriedThenFailed(t *testing.T) {
 	t.Parallel()
 	cfg := queueConfig(t, t.TempDir(),
-		"    max_wait: 500ms\n    ring_timeout: 5s\n    callback: {max_attempts: 2, retry_delay: 100ms}\n", agentYAML, callbackSIP)
+		"    max_wait: 300ms\n    ring_timeout: 5s\n    callback: {max_attempts: 2, retry_delay: 100ms}\n", agentYAML, callbackSIP)
 	s, prompts := startTestServerWith(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -155,7 +155,7 @@ func TestE2E_CallbackUnansweredRetriedThenFailed(t *testing.T) {
 // music at their kept place until an agent answers, then the two hear each other.
 func TestE2E_CallbackCustomerFirst(t *testing.T) {
 	t.Parallel()
-	cfg := queueConfig(t, t.TempDir(), "    max_wait: 500ms\n    ring_timeout: 5s\n    callback: {mode: customer-first}\n", agentYAML, callbackSIP)
+	cfg := queueConfig(t, t.TempDir(), "    max_wait: 300ms\n    ring_timeout: 5s\n    callback: {mode: customer-first}\n", agentYAML, callbackSIP)
 	s, prompts := startTestServerWith(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

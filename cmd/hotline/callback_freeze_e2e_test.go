@@ -18,7 +18,7 @@ func TestE2E_CallbackCustomerFirstFreezeKeyOnHold(t *testing.T) {
 	t.Parallel()
 	sipYAML := "  registrar:\n    accounts: [{user: agent1, password: agentpw}, {user: alice, password: alicepw}]\n"
 	cfg := withQueue(t, freezeConfig(t, t.TempDir(), ""),
-		"    max_wait: 500ms\n    ring_timeout: 5s\n    callback: {mode: customer-first, initial_delay: 100ms}\n", agentYAML, sipYAML)
+		"    max_wait: 300ms\n    ring_timeout: 5s\n    callback: {mode: customer-first, initial_delay: 100ms}\n", agentYAML, sipYAML)
 	s, prompts := startTestServerWith(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

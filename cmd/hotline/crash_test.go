@@ -71,7 +71,7 @@ func TestE2E_CrashKeepsCallbacksAndDialsNoneTwice(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
 	sipYAML := "  registrar:\n    accounts: [{user: agent1, password: agentpw}, {user: carol, password: carolpw}, {user: dan, password: danpw}]\n"
-	cfg := queueConfig(t, data, "    max_wait: 500ms\n    ring_timeout: 20s\n", agentYAML, sipYAML)
+	cfg := queueConfig(t, data, "    max_wait: 300ms\n    ring_timeout: 20s\n", agentYAML, sipYAML)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	l, _ := loadConfig(cfg)

@@ -70,7 +70,7 @@ func startTrunkSetup(t *testing.T, ctx context.Context, trunkPassword, queueYAML
 
 	sipYAML := agentSIP + "  trunks: [{name: carrier, uri: \"sip:" + ts.carrier.Addr() +
 		"\", username: hotline, password: " + trunkPassword + "}]\n"
-	ts.cfg = queueConfig(t, t.TempDir(), "    max_wait: 500ms\n    ring_timeout: 5s\n    callback_trunk: carrier\n"+queueYAML,
+	ts.cfg = queueConfig(t, t.TempDir(), "    max_wait: 300ms\n    ring_timeout: 5s\n    callback_trunk: carrier\n"+queueYAML,
 		agentYAML, sipYAML)
 	ts.s, ts.prompts = startTestServerWith(t, ts.cfg)
 	return ts
