@@ -23,9 +23,10 @@ import (
 // frames of a prompt).
 const (
 	// sysPromptFrames: a system prompt over sysPromptWhole frames (the phrases, the
-	// music) is cut to its first 400 ms; the shorter ones (digits, numbers) stay whole,
-	// as their first frames alone do not tell some apart ("sixteen", "sixty").
-	sysPromptFrames = 20
+	// music) is cut to its first 200 ms (each keeps at least 8 frames no other prompt
+	// has); the shorter ones (digits, numbers) stay whole, as their first frames alone do
+	// not tell some apart ("sixteen", "sixty").
+	sysPromptFrames = 10
 	sysPromptWhole  = 40
 	// lanePromptFrames: the freeze lane's prompts and digits (testdata/prompts, silence
 	// trimmed) are cut to their first 80 ms.
