@@ -26,6 +26,7 @@ func runValidate(t *testing.T, path string) (code int, stdout, stderr string) {
 }
 
 func TestValidate_ShippedConfigsAreValid(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"defaults/hotline.yaml", e2eConfig} {
 		if code, _, stderr := runValidate(t, path); code != 0 {
 			t.Errorf("%s: exit %d:\n%s", path, code, stderr)
@@ -36,6 +37,7 @@ func TestValidate_ShippedConfigsAreValid(t *testing.T) {
 // Every problem in a broken file is reported at once, one line each, with file, line,
 // column and key path; exit status 1.
 func TestValidate_ReportsEveryProblemWithPosition(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	prompts, _ := filepath.Abs("../../testdata/prompts")
 	cfg := `sip:
@@ -84,6 +86,7 @@ menus:
 }
 
 func TestValidate_UnreadableFileExits2(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "broken.yaml")
 	os.WriteFile(path, []byte("sip: [unclosed\n"), 0o644)

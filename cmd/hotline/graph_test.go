@@ -9,6 +9,7 @@ import (
 )
 
 func TestGraph_Golden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ golden, config, format string }{
 		{"graph_demo.mmd", demoConfig, "mermaid"},
 		{"graph_demo.dot", demoConfig, "dot"},

@@ -78,6 +78,7 @@ var simulateScenarios = []struct {
 }
 
 func TestSimulate_Golden(t *testing.T) {
+	t.Parallel()
 	for _, sc := range simulateScenarios {
 		t.Run(sc.golden, func(t *testing.T) {
 			t.Parallel()

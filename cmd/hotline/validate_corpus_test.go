@@ -44,6 +44,7 @@ func corpusHeader(t *testing.T, path string) (want string, exit, problems int) {
 // Every file in testdata/menus/broken is one distinct mistake; `hotline validate`
 // must refuse each with its expected message, naming the file and the key path.
 func TestValidate_BrokenCorpus(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("../../testdata/menus/broken/*.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +87,7 @@ func TestValidate_BrokenCorpus(t *testing.T) {
 
 // The example configs stay valid.
 func TestValidate_FeatureShowcaseIsValid(t *testing.T) {
+	t.Parallel()
 	if code, _, stderr := runValidate(t, featuresConfig); code != 0 {
 		t.Errorf("%s: exit %d:\n%s", featuresConfig, code, stderr)
 	}
