@@ -113,7 +113,57 @@ type ringState struct {
 	seq    uint64
 }
 
-// Timings of the dispatcher; tests shorten them.
+// DispatchConfig tunes the queue dispatcher's own timers (the queues' are in QueueConfig).
+// Zero values mean the defaults.
+type DispatchConfig struct {
+	// RingRest: an agent who declined, failed or did not answer is not rung again for this
+	// long (Asterisk's queue "retry"); default 5s.
+	RingRest time.Duration `mapstructure:"ring_rest"`
+	// CallbackRing is how long a callback's customer is rung; default 60s.
+	CallbackRing time.Duration `mapstructure:"callback_ring"`
+	// CallbackLease is a callback attempt's lease in the store, renewed while the customer
+	// waits; after a crash the attempt is taken over once it runs out. Default 2m.
+	CallbackLease time.Duration `mapstructure:"callback_lease"`
+	// CallbackPostpone: a callback not dialled because of max_calls is due again after
+	// this; default 10s.
+	CallbackPostpone time.Duration `mapstructure:"callback_postpone"`
+}
+
+// Validate reports every problem, naming the config key.
+func (c DispatchConfig) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		key string
+		d   time.Duration
+	}{{"ring_rest", c.RingRest}, {"callback_ring", c.CallbackRing}, {"callback_lease", c.CallbackLease}, {"callback_postpone", c.CallbackPostpone}} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("dispatch.%s: must not be negative", f.key))
+		}
+	}
+	if c.CallbackLease > 0 && c.CallbackLease < 3*time.Second {
+		errs = append(errs, errors.New("dispatch.callback_lease: at least 3s (it is renewed every third of it)"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c DispatchConfig) timings() dispatchTimings {
+	t := defaultTimings
+	if c.RingRest > 0 {
+		t.ringRest = c.RingRest
+	}
+	if c.CallbackRing > 0 {
+		t.customerRing = c.CallbackRing
+	}
+	if c.CallbackLease > 0 {
+		t.lease = c.CallbackLease
+	}
+	if c.CallbackPostpone > 0 {
+		t.shedBackoff = c.CallbackPostpone
+	}
+	return t
+}
+
+// Timings of the dispatcher (DispatchConfig with its defaults applied).
 type dispatchTimings struct {
 	ringRest     time.Duration // an agent who declined, failed or did not answer is left alone this long (Asterisk's queue "retry")
 	customerRing time.Duration // how long a callback's customer is rung

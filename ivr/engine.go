@@ -40,6 +40,8 @@ type Config struct {
 	Media media.Config
 	Admin AdminConfig
 	DTMF  DTMFConfig
+	// Dispatch tunes the queue dispatcher's timers.
+	Dispatch DispatchConfig
 	// MaxCalls is the admission limit: calls beyond it are refused with 503 before
 	// anything is allocated; 0: no limit. Calls already in progress keep
 	// everything they need, the freeze lane included, so the limit is the headroom.
@@ -191,7 +193,7 @@ func (e *Engine) LoadSystemPrompts(fsys fs.FS) error {
 
 // NewEngine returns an engine serving menu to new calls.
 func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
-	if err := errors.Join(cfg.Media.Validate(), cfg.DTMF.Validate()); err != nil {
+	if err := errors.Join(cfg.Media.Validate(), cfg.DTMF.Validate(), cfg.Dispatch.Validate()); err != nil {
 		return nil, err
 	}
 	ip, err := cfg.Media.Addr()
@@ -215,7 +217,7 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 		now:     time.Now,
 		bridge:  bridgeSessions,
 		node:    fmt.Sprint("hotline-", os.Getpid()),
-		timings: defaultTimings,
+		timings: cfg.Dispatch.timings(),
 	}
 	e.menu.Store(menu)
 	e.reload.loadedAt = e.now()

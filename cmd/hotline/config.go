@@ -38,6 +38,8 @@ type Config struct {
 	Agents []ivr.AgentConfig          `mapstructure:"agents"`
 	// AgentCodes are the feature codes agents dial to change their state.
 	AgentCodes ivr.AgentCodesConfig `mapstructure:"agent_codes"`
+	// Dispatch tunes the queue dispatcher's timers (ring rest, callback ring and lease).
+	Dispatch ivr.DispatchConfig `mapstructure:"dispatch"`
 	// SystemPrompts is a directory of the prompts hold queues speak with (moh.wav,
 	// numbers/<lang>/, queue/<lang>/); default: the embedded set.
 	SystemPrompts string `mapstructure:"system_prompts"`
@@ -46,22 +48,26 @@ type Config struct {
 // scalarDefaults are the defaults of every scalar key; they also make each key known to
 // viper so that HOTLINE_<SECTION>_<KEY> overrides it even when the file leaves it out.
 var scalarDefaults = map[string]any{
-	"sip.listen":            "127.0.0.1:5060",
-	"sip.user_agent":        "Hotline",
-	"media.rtp_address":     "127.0.0.1",
-	"media.rtp_port_min":    10000,
-	"media.rtp_port_max":    20000,
-	"media.codecs":          []string{"PCMU", "PCMA"},
-	"admin.listen":          "127.0.0.1:8080",
-	"admin.call_history":    1000,
-	"admin.pprof":           false,
-	"data_dir":              "",
-	"freeze.enabled":        false,
-	"freeze.accounts":       "accounts.yaml",
-	"freeze.webhook.url":    "",
-	"freeze.webhook.secret": "",
-	"dtmf.mode":             "auto",
-	"dtmf.dedupe_window":    "250ms",
+	"sip.listen":                 "127.0.0.1:5060",
+	"sip.user_agent":             "Hotline",
+	"media.rtp_address":          "127.0.0.1",
+	"media.rtp_port_min":         10000,
+	"media.rtp_port_max":         20000,
+	"media.codecs":               []string{"PCMU", "PCMA"},
+	"admin.listen":               "127.0.0.1:8080",
+	"admin.call_history":         1000,
+	"admin.pprof":                false,
+	"data_dir":                   "",
+	"freeze.enabled":             false,
+	"freeze.accounts":            "accounts.yaml",
+	"freeze.webhook.url":         "",
+	"freeze.webhook.secret":      "",
+	"dtmf.mode":                  "auto",
+	"dtmf.dedupe_window":         "250ms",
+	"dispatch.ring_rest":         "5s",
+	"dispatch.callback_ring":     "60s",
+	"dispatch.callback_lease":    "2m",
+	"dispatch.callback_postpone": "10s",
 }
 
 // loaded is a decoded configuration and where its prompt files are read from.
@@ -167,8 +173,19 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 			}
 		}
 	}
+	if err := l.Dispatch.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := ivr.ValidateQueues(l.Queues, l.Agents); err != nil {
 		errs = append(errs, err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Queues)) {
+		// A typo here would leave callers on hold in silence.
+		if m := l.Queues[name].Music; m != "" && m != "moh" {
+			if _, ok := l.Menus.Prompts[m]; !ok {
+				errs = append(errs, fmt.Errorf("queues.%s.music: %q is neither a menus prompt nor the built-in moh", name, m))
+			}
+		}
 	}
 	errs = append(errs, enqueueTargets(l)...)
 	if q := l.Freeze.RecoveryQueue; q != "" {

@@ -125,3 +125,28 @@ func TestConfig_EnvironmentOverrides(t *testing.T) {
 		t.Errorf("root %q from HOTLINE_MENUS file, want only", got)
 	}
 }
+
+// A queue's music must exist (callers on hold would hear silence), and the dispatcher's
+// timers cannot be negative.
+func TestValidate_QueueMusicAndDispatchTimers(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    music: hold_music_typo\n", "", "")
+	b, err := readFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = writeFile(t, cfg, b+"dispatch:\n  ring_rest: -1s\n")
+	l, err := loadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = buildMenu(l)
+	if err == nil {
+		t.Fatal("validated")
+	}
+	for _, want := range []string{`queues.support.music: "hold_music_typo"`, "dispatch.ring_rest: must not be negative"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("problems:\n%v\nwant one naming %s", err, want)
+		}
+	}
+}
