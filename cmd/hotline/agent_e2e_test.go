@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -72,11 +73,14 @@ func TestE2E_QueueAgentAnswersAndBothHear(t *testing.T) {
 	waitReady(t, s, 1) // the agent is free again
 }
 
-// An agent whose phone refuses (486) is not rung again at once: it rests, so that a busy or
-// broken phone is never flooded with INVITEs while a caller waits.
+// An agent whose phone refuses (486) is not rung again at once: it rests (dispatch.ring_rest),
+// so that a busy or broken phone is never flooded with INVITEs while a caller waits; once the
+// rest is over it is rung again.
 func TestE2E_QueueBusyAgentIsNotFlooded(t *testing.T) {
 	t.Parallel()
+	const ringRest = time.Second
 	cfg := queueConfig(t, t.TempDir(), "    ring_timeout: 5s\n", agentYAML, agentSIP)
+	writeFile(t, cfg, mustRead(t, cfg)+fmt.Sprintf("dispatch:\n  ring_rest: %v\n", ringRest))
 	s, prompts := startTestServerWith(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -90,19 +94,45 @@ func TestE2E_QueueBusyAgentIsNotFlooded(t *testing.T) {
 	expectPrompts(t, ctx, p, "main")
 	p.Press(ctx, "3")
 	expectPrompts(t, ctx, p, "moh")
-	time.Sleep(3 * time.Second)
-	rings := 0
-	for more := true; more; {
+	var rings []phone.Ring
+	for len(rings) < 2 {
 		select {
-		case <-agent.Rings():
-			rings++
-		default:
-			more = false
+		case r := <-agent.Rings():
+			rings = append(rings, r)
+		case <-ctx.Done():
+			t.Fatalf("the busy agent was rung %d times, want a second ring once its rest is over", len(rings))
 		}
 	}
-	if rings != 1 {
-		t.Errorf("a busy agent was rung %d times in 3 s, want 1 (then a rest)", rings)
+	if gap := rings[1].At.Sub(rings[0].At); gap < ringRest {
+		t.Errorf("a busy agent was rung again %v after refusing, want a rest of %v first", gap, ringRest)
 	}
+	// Hotline has the second refusal (the agent rests again) before the phones close: no
+	// ring is left in flight to a phone that is gone.
+	waitAgentState(t, s, "agent1", "paused")
+}
+
+// waitAgentState polls the queues API until agent id is in state in queue support.
+func waitAgentState(t *testing.T, s *server, id, state string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	type agentStatus struct{ ID, State string }
+	var got []agentStatus
+	for time.Now().Before(deadline) {
+		var qs struct {
+			Queues []struct{ Agents []agentStatus } `json:"queues"`
+		}
+		getJSON(t, "http://"+s.AdminAddr+"/api/v1/queues", &qs)
+		if len(qs.Queues) == 1 {
+			got = qs.Queues[0].Agents
+			for _, a := range got {
+				if a.ID == id && a.State == state {
+					return
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("agents %+v, want %s %s", got, id, state)
 }
 
 // speaker is one end of a call that can speak a prompt and recognise what it hears.
