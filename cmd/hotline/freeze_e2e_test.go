@@ -350,7 +350,7 @@ func TestE2E_FreezeWebhookDeliveredOnceAcrossCrash(t *testing.T) {
 	}
 
 	c1 := startChild(t, cfg)
-	p, err := phone.Dial(ctx, "sip:hotline@"+c1.sipAddr, phone.Options{FromUser: "bob", Prompts: menu.Prompts})
+	p, err := phone.Dial(ctx, "sip:hotline@"+c1.sipAddr, phone.Options{FromUser: "bob", Prompts: menu.Prompts, DigitDuration: shortPress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +430,7 @@ func TestE2E_FreezeByAssertedIdentity(t *testing.T) {
 	s, prompts := startTestServerWith(t, freezeConfig(t, t.TempDir(), ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: "anonymous", Prompts: prompts,
+	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: "anonymous", Prompts: prompts, DigitDuration: shortPress,
 		AssertedIdentity: `"Alice" <sip:+8613800138000@carrier.example>`})
 	if err != nil {
 		t.Fatal(err)
