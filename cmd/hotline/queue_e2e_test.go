@@ -59,7 +59,7 @@ func withSystemPrompts(t *testing.T, prompts map[string]*media.Prompt) map[strin
 // the store (committed before the confirmation played) with the caller's place.
 func TestE2E_QueueMaxWaitOffersCallbackThatIsStored(t *testing.T) {
 	t.Parallel()
-	cfg := queueConfig(t, t.TempDir(), "    announce_interval: 300ms\n    max_wait: 1300ms\n", "", "")
+	cfg := queueConfig(t, t.TempDir(), "    announce_interval: 150ms\n    max_wait: 900ms\n", "", "")
 	s, prompts := startTestServerWith(t, cfg)
 	prompts = withSystemPrompts(t, prompts)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
