@@ -61,7 +61,11 @@ func (l *line) Done() <-chan struct{} { return l.call.Done() }
 // them, or for their duration.
 func (l *line) Play(prompts ...*media.Prompt) { l.sess.Play(prompts...) }
 
-// Press sends keys (0-9 * # A-D) the phone's DTMF way, one after another with a 60 ms gap.
+// keyGap is the silence between two keys of one Press.
+const keyGap = 60 * time.Millisecond
+
+// Press sends keys (0-9 * # A-D) the phone's DTMF way, one after another with a 60 ms gap,
+// and returns once the last one has been sent.
 func (l *line) Press(ctx context.Context, keys string) error {
 	for i := 0; i < len(keys); i++ {
 		switch l.dtmfMode {
@@ -80,7 +84,12 @@ func (l *line) Press(ctx context.Context, keys string) error {
 		default:
 			return fmt.Errorf("phone: unknown DTMF mode %q (rfc4733, inband, info, leak)", l.dtmfMode)
 		}
-		if err := sleep(ctx, l.digitDur+60*time.Millisecond+3*media.FrameDuration); err != nil {
+		// The press, then RFC 4733's repeated end packets (§2.5.1.4); the gap only between keys.
+		wait := l.digitDur + 3*media.FrameDuration
+		if i < len(keys)-1 {
+			wait += keyGap
+		}
+		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
