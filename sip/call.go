@@ -101,6 +101,10 @@ func (c *Call) SendInfo(ctx context.Context, contentType string, body []byte) er
 	if cause := c.Cause(); cause != nil {
 		return fmt.Errorf("call %s: info: %w", c.id, cause)
 	}
+	if !c.srv.beginSend() {
+		return fmt.Errorf("call %s: info: %w", c.id, ErrServerClosed)
+	}
+	defer c.srv.endSend()
 	req := sipmsg.NewRequest(sipmsg.INFO, *c.target.Clone())
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", c.srv.cfg.UserAgent))
 	if contentType != "" {

@@ -358,8 +358,14 @@ func (s *Server) Dial(ctx context.Context, target string, sdp []byte, o DialOpti
 	}
 	laddr.Copy(&req.Laddr)
 
-	// A sipgo client per call: it only carries the Via host.
-	cli, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(host))
+	// A sipgo client per call: it carries the Via host and, over UDP, the socket every
+	// request of the call leaves from; the CANCEL sipgo builds itself would otherwise go
+	// out on a fresh socket of its own.
+	opts := []sipgo.ClientOption{sipgo.WithClientHostname(host)}
+	if laddr.IP != nil {
+		opts = append(opts, sipgo.WithClientConnectionAddr(laddr.String()))
+	}
+	cli, err := sipgo.NewClient(s.ua, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)
 	}

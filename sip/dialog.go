@@ -101,7 +101,13 @@ func (d *dialog) hangup(ctx context.Context, cause error) error {
 	answered := d.answered
 	d.mu.Unlock()
 
-	err := d.ua.terminate(ctx, answered, cause)
+	var err error
+	if d.srv.beginSend() {
+		err = d.ua.terminate(ctx, answered, cause)
+		d.srv.endSend()
+	} else {
+		err = ErrServerClosed // nothing left to send it from; the call ends here
+	}
 	if cause == nil {
 		cause = errLocalHangup
 	}

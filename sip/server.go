@@ -136,6 +136,11 @@ type Server struct {
 	served  chan struct{}          // closed and replaced when a Serve* starts
 	running int
 	closed  bool
+	// sending guards the user agent's transports: every request we originate holds it for
+	// reading; the last serve takes it for writing to close the user agent. A request
+	// after that would make sipgo open a fresh socket that nothing ever closes.
+	sending  sync.RWMutex
+	uaClosed bool
 }
 
 // serveState tracks the calls that arrived on one served socket.
@@ -241,19 +246,27 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sip: listen %s: %w", s.cfg.Listen, err)
 	}
-	pc, err := net.ListenPacket("udp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("sip: listen udp %s: %w", s.cfg.Listen, err)
-	}
-	_, port, err := net.SplitHostPort(pc.LocalAddr().String())
-	if err != nil {
+	var pc net.PacketConn
+	var ln net.Listener
+	// With port 0 the port UDP got may be taken for TCP: try a fresh pair a few times.
+	for try := 0; ; try++ {
+		pc, err = net.ListenPacket("udp", s.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("sip: listen udp %s: %w", s.cfg.Listen, err)
+		}
+		_, port, err := net.SplitHostPort(pc.LocalAddr().String())
+		if err != nil {
+			_ = pc.Close()
+			return fmt.Errorf("sip: listen udp %s: %w", s.cfg.Listen, err)
+		}
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, port))
+		if err == nil {
+			break
+		}
 		_ = pc.Close()
-		return fmt.Errorf("sip: listen udp %s: %w", s.cfg.Listen, err)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		_ = pc.Close()
-		return fmt.Errorf("sip: listen tcp %s: %w", net.JoinHostPort(host, port), err)
+		if !strings.HasSuffix(s.cfg.Listen, ":0") || try == 9 {
+			return fmt.Errorf("sip: listen tcp %s: %w", net.JoinHostPort(host, port), err)
+		}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -351,6 +364,9 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 		s.reg.close()
 		// Terminates transactions and closes pooled connections (accepted
 		// TCP connections, sockets opened for requests).
+		s.sending.Lock()
+		s.uaClosed = true
+		s.sending.Unlock()
 		_ = s.ua.Close()
 	}
 	return serveErr
@@ -643,3 +659,16 @@ func localAddr(tx sipmsg.ServerTransaction) net.Addr {
 	}
 	return nil
 }
+
+// beginSend reports whether a request may go out; if so, endSend must follow once it is
+// done. False once the server has closed its user agent.
+func (s *Server) beginSend() bool {
+	s.sending.RLock()
+	if s.uaClosed {
+		s.sending.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (s *Server) endSend() { s.sending.RUnlock() }
