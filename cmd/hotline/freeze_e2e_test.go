@@ -49,11 +49,13 @@ func freezeConfig(t *testing.T, dataDir, freezeYAML string) string {
 // hook is the account system: a real HTTP server on loopback that checks each request's
 // signature and records it.
 type hook struct {
-	srv    *httptest.Server
-	secret string
-	mu     sync.Mutex
-	reqs   []hookReq
-	fail   int // answer 503 to this many requests first
+	srv      *httptest.Server
+	secret   string
+	mu       sync.Mutex
+	reqs     []hookReq
+	fail     int           // answer 503 to this many requests first
+	hold     chan struct{} // while open, requests wait unanswered (holdAnswers)
+	holdOnce sync.Once
 }
 
 type hookReq struct {
@@ -69,6 +71,12 @@ func newHook(t *testing.T, secret string, fail int) *hook {
 		var body map[string]any
 		json.Unmarshal(raw, &body)
 		h.mu.Lock()
+		hold := h.hold
+		h.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
+		h.mu.Lock()
 		defer h.mu.Unlock()
 		req := hookReq{key: r.Header.Get("Idempotency-Key"), sig: r.Header.Get(ivr.SignatureHeader), body: body, status: 200}
 		if req.sig != ivr.Sign(h.secret, raw) {
@@ -82,6 +90,18 @@ func newHook(t *testing.T, secret string, fail int) *hook {
 	}))
 	t.Cleanup(h.srv.Close)
 	return h
+}
+
+// holdAnswers keeps every request to the hook waiting, unanswered, until release is called
+// (at the latest at cleanup, before the hook closes).
+func (h *hook) holdAnswers(t *testing.T) (release func()) {
+	h.mu.Lock()
+	h.hold = make(chan struct{})
+	hold := h.hold
+	h.mu.Unlock()
+	release = func() { h.holdOnce.Do(func() { close(hold) }) }
+	t.Cleanup(release)
+	return release
 }
 
 func (h *hook) requests() []hookReq {
@@ -339,8 +359,9 @@ func TestE2E_FreezeRefusals(t *testing.T) {
 func TestE2E_FreezeWebhookDeliveredOnceAcrossCrash(t *testing.T) {
 	t.Parallel()
 	h := newHook(t, "k", 2) // 503 twice
+	release := h.holdAnswers(t)
 	data := t.TempDir()
-	cfg := freezeConfig(t, data, "  webhook: {url: "+h.srv.URL+", secret: k, min_backoff: 500ms}\n")
+	cfg := freezeConfig(t, data, "  webhook: {url: "+h.srv.URL+", secret: k, min_backoff: 300ms}\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l, _ := loadConfig(cfg)
@@ -357,8 +378,10 @@ func TestE2E_FreezeWebhookDeliveredOnceAcrossCrash(t *testing.T) {
 	expectPrompts(t, ctx, p, "main")
 	p.Press(ctx, "9")
 	ref := heardReference(t, ctx, p)
-	// The first attempt was refused and its failure recorded (the counter moves after the
-	// store write); the retry is min_backoff away.
+	// The first attempt has waited at the hook for the reference to be heard; now it is
+	// refused, and once its failure is recorded (the counter moves after the store write)
+	// the server dies: the retry is min_backoff away.
+	release()
 	for !strings.Contains(getText(t, "http://"+c1.admin+"/metrics"), `hotline_freeze_webhooks_total{outcome="retry"} 1`) {
 		if ctx.Err() != nil {
 			t.Fatalf("the first webhook attempt was never recorded as failed; requests %+v", h.requests())
