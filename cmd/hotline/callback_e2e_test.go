@@ -36,7 +36,7 @@ func waitCallback(t *testing.T, s *server, state string) storedCallback {
 		if cbs = callbacksOf(t, s); len(cbs) == 1 && cbs[0].State == state {
 			return cbs[0]
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("callbacks %+v, want one in state %s", cbs, state)
 	return storedCallback{}
