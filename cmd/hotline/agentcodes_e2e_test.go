@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-ivr/hotline/ivr"
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
 	"github.com/hotline-ivr/hotline/sip"
@@ -28,7 +29,7 @@ func TestE2E_AgentFeatureCodes(t *testing.T) {
 	defer rtp.Close()
 	offer := sdp.Offer(sdp.OfferOptions{Addr: netip.MustParseAddrPort(rtp.LocalAddr().String()), Codecs: []media.CodecName{media.PCMU}})
 
-	dialCode := func(c *siptest.Client, code string) {
+	dialCode := func(c *siptest.Client, code string) (callID string) {
 		t.Helper()
 		call, err := c.Dial(ctx, "sip:"+code+"@"+s.SIPAddr, offer, sip.DialOptions{FromUser: "agent1"})
 		if err != nil {
@@ -39,6 +40,7 @@ func TestE2E_AgentFeatureCodes(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("dial %s: Hotline did not hang up", code)
 		}
+		return call.ID()
 	}
 	phone, err := siptest.NewClient(siptest.ClientConfig{UserAgent: "agent-phone", Host: "127.0.0.1"})
 	if err != nil {
@@ -61,7 +63,12 @@ func TestE2E_AgentFeatureCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer impostor.Close()
-	dialCode(impostor, "*23") // logout, but not from agent1's registered phone
-	time.Sleep(200 * time.Millisecond)
+	// Logout, but not from agent1's registered phone. Hotline decides before it answers,
+	// so once it has hung up the state is what it will stay.
+	id := dialCode(impostor, "*23")
 	waitReady(t, s, 1)
+	rec := finishedCall(t, s, id)
+	if rec.Kind != ivr.KindAgentCode || len(rec.Prompts) != 1 || rec.Prompts[0].Prompt != "queue/en/agent_unknown" {
+		t.Errorf("the impostor's call: kind %q prompts %+v, want agent_unknown said", rec.Kind, rec.Prompts)
+	}
 }
