@@ -1,6 +1,7 @@
 package phone
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -25,6 +26,7 @@ type line struct {
 	rec      *Recogniser
 	dtmfMode string
 	digitDur time.Duration
+	keyGap   time.Duration
 
 	mu       sync.Mutex
 	injected int // RFC 4733 events injected (leak mode)
@@ -61,11 +63,12 @@ func (l *line) Done() <-chan struct{} { return l.call.Done() }
 // them, or for their duration.
 func (l *line) Play(prompts ...*media.Prompt) { l.sess.Play(prompts...) }
 
-// keyGap is the silence between two keys of one Press.
-const keyGap = 60 * time.Millisecond
+// defaultKeyGap is the pause between two keys of one Press, unless the phone says otherwise.
+const defaultKeyGap = 60 * time.Millisecond
 
-// Press sends keys (0-9 * # A-D) the phone's DTMF way, one after another with a 60 ms gap,
-// and returns once the last one has been sent.
+// Press sends keys (0-9 * # A-D) the phone's DTMF way, one after another with a pause
+// between them (60 ms unless the phone's KeyGap says otherwise), and returns once the last
+// one has been sent.
 func (l *line) Press(ctx context.Context, keys string) error {
 	for i := 0; i < len(keys); i++ {
 		switch l.dtmfMode {
@@ -87,7 +90,7 @@ func (l *line) Press(ctx context.Context, keys string) error {
 		// The press, then RFC 4733's repeated end packets (§2.5.1.4); the gap only between keys.
 		wait := l.digitDur + 3*media.FrameDuration
 		if i < len(keys)-1 {
-			wait += keyGap
+			wait += cmp.Or(l.keyGap, defaultKeyGap)
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return err

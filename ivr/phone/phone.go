@@ -33,6 +33,8 @@ type Options struct {
 	Prompts map[string]*media.Prompt
 	// DigitDuration is how long each key press lasts; default 100 ms.
 	DigitDuration time.Duration
+	// KeyGap is the pause between two keys of one Press; default 60 ms.
+	KeyGap time.Duration
 	// AssertedIdentity, when set, is sent as P-Asserted-Identity, as a carrier would.
 	AssertedIdentity string
 	// DTMFMode is how Press sends keys: rfc4733 (default), inband (tones in the audio),
@@ -60,11 +62,14 @@ func Dial(ctx context.Context, uri string, o Options) (*Phone, error) {
 	if o.DigitDuration == 0 {
 		o.DigitDuration = 100 * time.Millisecond
 	}
+	if o.KeyGap == 0 {
+		o.KeyGap = defaultKeyGap
+	}
 	if o.FromUser == "" {
 		o.FromUser = "phone"
 	}
 	p := &Phone{opts: o}
-	p.dtmfMode, p.digitDur = o.DTMFMode, o.DigitDuration
+	p.dtmfMode, p.digitDur, p.keyGap = o.DTMFMode, o.DigitDuration, o.KeyGap
 
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(o.RTPAddress, 0)))
 	if err != nil {
