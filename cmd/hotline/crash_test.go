@@ -86,7 +86,7 @@ func TestE2E_CrashKeepsCallbacksAndDialsNoneTwice(t *testing.T) {
 	// and each takes the callback offered at max wait.
 	var waiting []*phone.Phone
 	for _, who := range []string{"carol", "dan"} {
-		p, err := phone.Dial(ctx, "sip:hotline@"+c1.sipAddr, phone.Options{FromUser: who, Prompts: prompts, DigitDuration: shortPress})
+		p, err := phone.Dial(ctx, "sip:hotline@"+c1.sipAddr, phone.Options{FromUser: who, Prompts: prompts, DigitDuration: shortPress, KeyGap: shortGap})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -156,15 +156,16 @@ func freezesOf(t *testing.T, s *server) ivr.FreezesResponse {
 	return fr
 }
 
-// shortPress is how long the phones of dialAs hold each key: 40 ms, the shortest press
-// a DTMF receiver must take (ITU-T Q.24), where the default is 100 ms. The freeze tests
-// key in account numbers and check digits, 220 ms a key at the default.
-const shortPress = 40 * time.Millisecond
+// shortPress and shortGap are how the phones of dialAs key: each key held 40 ms with 40 ms
+// between keys, the shortest tone and pause a DTMF receiver must take (ITU-T Q.24), where
+// the phone's defaults are 100 ms and 60 ms. The freeze tests key in account numbers and
+// check digits.
+const shortPress, shortGap = 40 * time.Millisecond, 40 * time.Millisecond
 
-// dialAs calls Hotline as user, with keys pressed for shortPress (RFC 4733).
+// dialAs calls Hotline as user, keying with shortPress and shortGap (RFC 4733).
 func dialAs(t *testing.T, ctx context.Context, s *server, prompts map[string]*media.Prompt, user string) *phone.Phone {
 	t.Helper()
-	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: user, Prompts: prompts, DigitDuration: shortPress})
+	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: user, Prompts: prompts, DigitDuration: shortPress, KeyGap: shortGap})
 	if err != nil {
 		t.Fatalf("dial as %s: %v", user, err)
 	}
@@ -371,7 +372,7 @@ func TestE2E_FreezeWebhookDeliveredOnceAcrossCrash(t *testing.T) {
 	}
 
 	c1 := startChild(t, cfg)
-	p, err := phone.Dial(ctx, "sip:hotline@"+c1.sipAddr, phone.Options{FromUser: "bob", Prompts: menu.Prompts, DigitDuration: shortPress})
+	p, err := phone.Dial(ctx, "sip:hotline@"+c1.sipAddr, phone.Options{FromUser: "bob", Prompts: menu.Prompts, DigitDuration: shortPress, KeyGap: shortGap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +454,7 @@ func TestE2E_FreezeByAssertedIdentity(t *testing.T) {
 	s, prompts := startTestServerWith(t, freezeConfig(t, t.TempDir(), ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: "anonymous", Prompts: prompts, DigitDuration: shortPress,
+	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: "anonymous", Prompts: prompts, DigitDuration: shortPress, KeyGap: shortGap,
 		AssertedIdentity: `"Alice" <sip:+8613800138000@carrier.example>`})
 	if err != nil {
 		t.Fatal(err)

@@ -118,7 +118,7 @@ func TestE2E_HotReloadKeepsCallsOnTheirTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	dialer := func() *phone.Phone {
-		p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{Prompts: menu.Prompts, FromUser: "reload", DigitDuration: shortPress})
+		p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{Prompts: menu.Prompts, FromUser: "reload", DigitDuration: shortPress, KeyGap: shortGap})
 		if err != nil {
 			t.Fatal(err)
 		}
