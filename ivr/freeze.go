@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -49,6 +50,9 @@ func (c FreezeConfig) Validate() error {
 	}
 	if c.CheckDigits < 0 || c.CheckDigits > 12 {
 		errs = append(errs, fmt.Errorf("freeze.check_digits: %d is not between 0 and 12", c.CheckDigits))
+	}
+	if c.Webhook.Poll < 0 || c.Webhook.MinBackoff < 0 || c.Webhook.MaxBackoff < 0 || c.Webhook.Timeout < 0 {
+		errs = append(errs, errors.New("freeze.webhook: timeout, min_backoff, max_backoff and poll must not be negative"))
 	}
 	if c.Webhook.URL != "" && c.Webhook.Secret == "" {
 		errs = append(errs, errors.New("freeze.webhook.secret: required with a webhook url (bodies are signed)"))
@@ -131,7 +135,7 @@ func (e *Engine) EnableFreeze(ctx context.Context, l FreezeLane) {
 		e.bg.Add(1)
 		go func() {
 			defer e.bg.Done()
-			f.sender.run(ctx, 500*time.Millisecond)
+			f.sender.run(ctx, cmp.Or(l.Config.Webhook.Poll, 500*time.Millisecond))
 		}()
 	}
 	e.freeze = f

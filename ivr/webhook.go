@@ -28,6 +28,9 @@ type WebhookConfig struct {
 	MinBackoff time.Duration `mapstructure:"min_backoff"`
 	// MaxBackoff caps the delay between attempts; default 5 min.
 	MaxBackoff time.Duration `mapstructure:"max_backoff"`
+	// Poll is how often the outbox is checked for deliveries due (a retry, or one left by
+	// a crash); a new freeze is sent at once whatever it is. Default 500ms.
+	Poll time.Duration `mapstructure:"poll"`
 }
 
 // SignatureHeader carries the HMAC-SHA256 of the body under the shared secret.

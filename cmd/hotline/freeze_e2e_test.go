@@ -362,7 +362,7 @@ func TestE2E_FreezeWebhookDeliveredOnceAcrossCrash(t *testing.T) {
 	h := newHook(t, "k", 2) // 503 twice
 	release := h.holdAnswers(t)
 	data := t.TempDir()
-	cfg := freezeConfig(t, data, "  webhook: {url: "+h.srv.URL+", secret: k, min_backoff: 300ms}\n")
+	cfg := freezeConfig(t, data, "  webhook: {url: "+h.srv.URL+", secret: k, min_backoff: 300ms, poll: 100ms}\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l, _ := loadConfig(cfg)
