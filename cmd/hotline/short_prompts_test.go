@@ -73,16 +73,29 @@ func writeShortPrompts(dir string) error {
 	}
 	testdata := os.DirFS("../../testdata/prompts")
 	for _, name := range append(ivr.LanePrompts(), "freeze_offer_agent") {
-		if err := cutPrompt(testdata, name+".wav", filepath.Join(dir, "lane"), func(n int) int { return min(n, lanePromptFrames) }); err != nil {
+		if err := cutPrompt(testdata, name+".wav", filepath.Join(dir, "lane"), cutUnlessLast(name, lanePromptFrames)); err != nil {
 			return err
 		}
 	}
 	for _, name := range menuPrompts {
-		if err := cutPrompt(testdata, name+".wav", filepath.Join(dir, "menu"), func(n int) int { return min(n, menuPromptFrames) }); err != nil {
+		if err := cutPrompt(testdata, name+".wav", filepath.Join(dir, "menu"), cutUnlessLast(name, menuPromptFrames)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// cutUnlessLast keeps frames of a prompt, or all of it when it is the last a call plays
+// before Hotline hangs up (a goodbye): its BYE follows its last frame at once, and on a
+// loaded machine the phone could read the BYE before the few frames it needs to recognise
+// a cut prompt.
+func cutUnlessLast(name string, frames int) func(n int) int {
+	return func(n int) int {
+		if strings.HasSuffix(name, "goodbye") {
+			return n
+		}
+		return min(n, frames)
+	}
 }
 
 // cutPrompt writes src's WAV file name to dst at the same path, keeping keep(n) of its n
