@@ -123,12 +123,17 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 		fail(store.OutcomeError, err)
 		return
 	}
+	// The attempt stays leased while the customer's phone rings and while they wait, so
+	// that a crash leaves it to be dialled again, never twice at once and never lost.
+	stopRenew := d.renewLease(ctx, cbID)
+	defer stopRenew()
 	qc := d.cfgs[qname]
 	rctx, cancel := context.WithTimeout(dctx, d.timing.customerRing)
 	cust, err := d.dialer.dialLeg(rctx, "callback", cb.CallerNumber, sip.DialOptions{
 		Trunk: qc.CallbackTrunk, FromUser: cmpOr(qc.Callback.CallerID, "hotline"), FromDisplay: "Hotline callback"})
 	cancel()
 	if err != nil {
+		stopRenew()
 		outcome := store.OutcomeNoAnswer
 		var rej *sip.RejectError
 		if errors.As(err, &rej) && (rej.Code == 486 || rej.Code == 600) {
@@ -159,6 +164,9 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 		}
 		return struct{}{}, nil
 	})
+	if err != nil {
+		stopRenew()
+	}
 	switch {
 	case errors.Is(err, errStopped):
 		// The server stopped as the customer answered: they hear nothing from us, so the
@@ -194,14 +202,12 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 	c := &call{e: e, leg: cust.leg, m: cust.m, menu: menu, rec: rec,
 		dtmf: callDTMF{rfc4733: true, inband: true}, keys: keyFilter{window: e.dedupeWindow()}, trunk: "callback"}
 	if agent != nil {
+		stopRenew()
 		d.complete(ctx, cbID, store.OutcomeAnswered) // bridged at once: done
 		e.runCall(ctx, c, newBridged(qname, id, agent))
 	} else {
-		// The customer waits for an agent; the attempt stays leased meanwhile, so that a
-		// crash leaves it to be dialled again, never lost.
-		stopRenew := d.renewLease(ctx, cbID)
 		e.runCall(ctx, c, newResumedHold(qname, id, events))
-		stopRenew()
+		stopRenew() // before the attempt is completed
 		if rec.Outcome == OutcomeShutdown {
 			// Stopped while waiting: due again at the next start, at the same place.
 			if _, err := d.cbs.CompleteAttempt(context.WithoutCancel(ctx), cbID, d.owner, e.now(), store.OutcomeInterrupted, e.now()); err != nil {
@@ -241,9 +247,12 @@ func (d *dispatcher) renewLease(ctx context.Context, cbID int64) (stop func()) {
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(done)
-		<-ended
+		once.Do(func() {
+			close(done)
+			<-ended
+		})
 	}
 }
 

@@ -269,3 +269,25 @@ func TestCallback_TakenAsTheAgentAnswers(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// A stop while the dispatcher is busy and a called-back customer waits: whichever the
+// dispatcher hears first, the customer's leave or the stop, the callback alone keeps the
+// place; no abandoned place is kept for them as well.
+func TestCallback_StopRaceKeepsOnlyTheCallback(t *testing.T) {
+	for range 10 {
+		synctest.Test(t, func(t *testing.T) {
+			e := newTestEngine(t)
+			q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			q.dialer.next(t).answer("cb-call")
+			synctest.Wait()
+			q.d.leave("support", "orig", queue.LeaveAbandoned) // as the customer's hold phase does at a stop
+			q.close()
+			synctest.Wait()
+			if _, ok := q.st.place("support", "+200"); ok {
+				t.Error("the callback's customer was kept as an abandoned caller too")
+			}
+		})
+	}
+}

@@ -430,7 +430,7 @@ func (d *dispatcher) stop(ctx context.Context) {
 // vanished phone can take 32 s).
 func (d *dispatcher) release(p *peer) {
 	d.spawn(func() {
-		p.leg.Hangup(context.Background())
+		hangupBounded(context.Background(), p.leg)
 		p.close()
 	})
 }
@@ -544,6 +544,9 @@ func (d *dispatcher) act(ctx context.Context, q *queue.Queue, dec queue.Decision
 			return
 		}
 		cbID := en.cbID
+		if agent != nil {
+			en.dialAgent = agent.id // a cancel from now on keeps it out of the queues
+		}
 		d.spawn(func() { d.dialCallback(ctx, name, dec.Entry, cbID, agent) })
 	}
 }
@@ -682,6 +685,9 @@ func (d *dispatcher) join(qname string, e queue.Entry) (chan holdEvent, queue.De
 // place is kept for abandon_window, in the store too.
 func (d *dispatcher) leave(qname, id string, reason queue.LeaveReason) {
 	d.do(func(now time.Time) {
+		if en, ok := d.entries[id]; ok && en.cbID != 0 && reason == queue.LeaveAbandoned {
+			reason = queue.LeaveCanceled // a callback's customer: the callback keeps the place, not an abandoned one
+		}
 		d.forget(qname, id, now)
 		q, ok := d.queues[qname]
 		if !ok {
