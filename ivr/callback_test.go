@@ -19,6 +19,19 @@ func storedCallback(t *testing.T) *testStore {
 	return st
 }
 
+// calledBack runs the stored customer-first callback for +200 until the customer answers
+// (as call "cb-call"): alice is on duty, the customer waits at the kept place.
+func calledBack(t *testing.T) (*Engine, *queues, *fakeLeg, *fakeMedia) {
+	t.Helper()
+	e := newTestEngine(t)
+	q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
+	time.Sleep(2 * time.Second)
+	synctest.Wait()
+	leg, m := q.dialer.next(t).answer("cb-call")
+	synctest.Wait()
+	return e, q, leg, m
+}
+
 func customerFirst(qs map[string]QueueConfig) {
 	c := qs["support"]
 	c.Callback.Mode = queue.CallbackCustomerFirst
@@ -78,12 +91,7 @@ func TestCallback_CustomerFirstFreezeKeyOnHold(t *testing.T) {
 // Customer-first: the customer waits, the agent answers, the two are bridged.
 func TestCallback_CustomerFirstBridged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newTestEngine(t)
-		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		custLeg, custMedia := q.dialer.next(t).answer("cb-call")
-		synctest.Wait()
+		e, q, custLeg, custMedia := calledBack(t)
 		agentLeg, agentMedia := q.dialer.next(t).answer("agent-call")
 		synctest.Wait()
 		if custMedia.bridged != agentMedia {
@@ -191,12 +199,7 @@ func TestCallback_Admission(t *testing.T) {
 // A server stop while a called-back customer waits on hold hangs the customer up.
 func TestCallback_StopHangsUpTheCustomer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newTestEngine(t)
-		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		custLeg, _ := q.dialer.next(t).answer("cb-call")
-		synctest.Wait()
+		e, q, custLeg, _ := calledBack(t)
 		q.close()
 		synctest.Wait()
 		if !custLeg.hungUpByUs() {
@@ -212,12 +215,7 @@ func TestCallback_StopHangsUpTheCustomer(t *testing.T) {
 // again at the next start (not done), and it is not kept as an abandoned inbound place.
 func TestCallback_StopWhileWaitingKeepsTheCallback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newTestEngine(t)
-		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		q.dialer.next(t).answer("cb-call")
-		synctest.Wait()
+		_, q, _, _ := calledBack(t)
 		time.Sleep(5 * time.Minute) // longer than the lease: it is renewed while she waits
 		synctest.Wait()
 		if got := q.st.callback(1); got.State != store.CallbackDialing {
@@ -276,12 +274,7 @@ func TestCallback_TakenAsTheAgentAnswers(t *testing.T) {
 func TestCallback_StopRaceKeepsOnlyTheCallback(t *testing.T) {
 	for range 10 {
 		synctest.Test(t, func(t *testing.T) {
-			e := newTestEngine(t)
-			q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
-			time.Sleep(2 * time.Second)
-			synctest.Wait()
-			q.dialer.next(t).answer("cb-call")
-			synctest.Wait()
+			_, q, _, _ := calledBack(t)
 			q.d.leave("support", "orig", queue.LeaveAbandoned) // as the customer's hold phase does at a stop
 			q.close()
 			synctest.Wait()
