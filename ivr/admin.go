@@ -214,11 +214,17 @@ func (a *Admin) cancelCallback(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "callback ids are numbers"})
 		return
 	}
-	if a.e.dispatch != nil && a.e.dispatch.onLine(id) {
-		writeJSON(w, http.StatusConflict, map[string]string{"error": errOnTheLine.Error()})
-		return
+	if d := a.e.dispatch; d != nil {
+		if err := d.beginCancel(id); err != nil {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		}
 	}
-	switch err := a.e.store.CancelCallback(r.Context(), id, a.e.now()); {
+	err = a.e.store.CancelCallback(r.Context(), id, a.e.now())
+	if d := a.e.dispatch; d != nil {
+		d.endCancel(id, err == nil)
+	}
+	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 	case errors.Is(err, store.ErrFinished):
@@ -226,9 +232,6 @@ func (a *Admin) cancelCallback(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 	default:
-		if a.e.dispatch != nil {
-			a.e.dispatch.canceled(id)
-		}
 		writeJSON(w, http.StatusOK, map[string]any{"canceled": id})
 	}
 }

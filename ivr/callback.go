@@ -150,7 +150,7 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 	}
 	_, err = ask(d, func(now time.Time) (struct{}, error) {
 		en, ok := d.entries[id]
-		if !ok {
+		if !ok || en.canceling {
 			return struct{}{}, errCanceled
 		}
 		if _, err := d.queues[qname].DialResult(id, now, true); err != nil {

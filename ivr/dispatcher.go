@@ -105,6 +105,7 @@ type entry struct {
 
 	cancelDial func() // a callback dial in flight: an admin cancel stops it
 	dialAgent  string // the agent waiting on the line for that dial (agent-first)
+	canceling  bool   // an admin cancel is under way: an answer now is not taken
 }
 
 // ringState is one ring in progress; seq tells a ring from a later one for the same pair.
@@ -851,18 +852,44 @@ func (e *Engine) AgentRegistered(user string, registered bool) {
 	})
 }
 
-// onLine reports whether a callback's customer is on the line now (answered, waiting for
-// an agent): too late to cancel.
-func (d *dispatcher) onLine(cbID int64) bool {
-	on, _ := ask(d, func(time.Time) (bool, error) {
+// beginCancel starts an admin cancel: refused (errOnTheLine) when the callback's customer
+// is on the line now; otherwise an answer from now on is treated as canceled, so that
+// the check and the cancel are one step for the dial in flight. endCancel(false) undoes
+// it when the store refused the cancel.
+func (d *dispatcher) beginCancel(cbID int64) error {
+	_, err := ask(d, func(time.Time) (struct{}, error) {
 		for _, en := range d.entries {
 			if en.cbID == cbID && en.events != nil {
-				return true, nil
+				return struct{}{}, errOnTheLine
 			}
 		}
-		return false, nil
+		for _, en := range d.entries {
+			if en.cbID == cbID {
+				en.canceling = true
+			}
+		}
+		return struct{}{}, nil
 	})
-	return on
+	if errors.Is(err, errStopped) {
+		return nil // nothing will be dialled any more: the store decides
+	}
+	return err
+}
+
+// endCancel finishes an admin cancel: done, the callback leaves its queue (canceled);
+// refused by the store, it goes on as before.
+func (d *dispatcher) endCancel(cbID int64, done bool) {
+	if done {
+		d.canceled(cbID)
+		return
+	}
+	d.do(func(time.Time) {
+		for _, en := range d.entries {
+			if en.cbID == cbID {
+				en.canceling = false
+			}
+		}
+	})
 }
 
 // canceled takes a callback canceled through the admin API out of its queue, so that no

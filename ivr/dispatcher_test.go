@@ -292,3 +292,30 @@ func TestDispatcher_StateAskedDuringACallIsTakenAfterIt(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// An admin cancel that starts as the customer answers: the answer is not taken (the
+// customer is hung up, not left on hold for a canceled callback), and the cancel stands.
+func TestDispatcher_CancelAsTheCustomerAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		r := q.dialer.next(t)
+		must(t, q.d.beginCancel(1))
+		custLeg, _ := r.answer("cb-call")
+		synctest.Wait()
+		if !custLeg.hungUpByUs() {
+			t.Error("the customer of a canceled callback was kept on the line")
+		}
+		must(t, q.st.CancelCallback(t.Context(), 1, time.Now()))
+		q.d.endCancel(1, true)
+		synctest.Wait()
+		if sn, _ := q.d.snapshot(); sn[1].Callbacks != 0 || sn[1].OnLine != 0 {
+			t.Errorf("support %+v, want the callback gone", sn[1])
+		}
+		if got := q.st.callback(1); got.State != store.CallbackCanceled {
+			t.Errorf("stored %+v", got)
+		}
+	})
+}
