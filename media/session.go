@@ -121,8 +121,9 @@ type Session struct {
 	// the lifecycle fields.
 	mu         sync.Mutex
 	remote     netip.AddrPort
-	pending    *playback // next playback, nil for silence
-	hasPending bool      // pending is set (Play or Stop called)
+	signalled  netip.AddrPort // where the far end's SDP said it receives: preferred when it speaks
+	pending    *playback      // next playback, nil for silence
+	hasPending bool           // pending is set (Play or Stop called)
 	sendQ      []digitReq
 	started    bool
 	closed     bool
@@ -195,13 +196,14 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 		cfg.Codec = CodecPCMU
 	}
 	s := &Session{
-		conn:   conn,
-		cfg:    cfg,
-		digits: make(chan Digit, digitBuffer),
-		done:   make(chan uint64, doneBuffer),
-		quit:   make(chan struct{}),
-		remote: unmap(cfg.Remote),
-		sendQ:  make([]digitReq, 0, sendQueue),
+		conn:      conn,
+		cfg:       cfg,
+		digits:    make(chan Digit, digitBuffer),
+		done:      make(chan uint64, doneBuffer),
+		quit:      make(chan struct{}),
+		remote:    unmap(cfg.Remote),
+		signalled: unmap(cfg.Remote),
+		sendQ:     make([]digitReq, 0, sendQueue),
 	}
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		s.local = unmap(a.AddrPort())
@@ -284,6 +286,9 @@ func (s *Session) Close() error {
 // answers a re-INVITE with the current one or refuses it.
 func (s *Session) Renegotiate(remote netip.AddrPort, dtmfPT uint8, inband bool) {
 	s.mu.Lock()
+	if remote.IsValid() {
+		s.signalled = unmap(remote)
+	}
 	if remote.IsValid() && remote != s.remote {
 		s.remote = remote
 		s.relatch.Store(true)
@@ -291,6 +296,14 @@ func (s *Session) Renegotiate(remote netip.AddrPort, dtmfPT uint8, inband bool) 
 	s.mu.Unlock()
 	s.dtmfPT.Store(uint32(dtmfPT))
 	s.inbandOn.Store(inband)
+}
+
+// fromSignalled reports whether from is the address the far end's SDP names. Only called
+// for a packet from a source other than the latched one, so not on the steady path.
+func (s *Session) fromSignalled(from netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signalled.IsValid() && from == s.signalled
 }
 
 // current is the session's configuration as last negotiated.
@@ -490,8 +503,14 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 		r.latched = false // a re-INVITE moved the far end: latch to whoever speaks next
 	}
 	if r.latched && from != r.source {
-		s.stats.ignored.Add(1)
-		return
+		if !s.fromSignalled(from) {
+			s.stats.ignored.Add(1)
+			return
+		}
+		// The address the far end's SDP names speaks: it wins over whoever was heard
+		// first (a stray stream to a reused port, a forged first packet). A peer behind
+		// NAT never sends from its SDP address, so its latch stays.
+		r.latched = false
 	}
 	// RFC 3550 §5.1: version 2. The check also keeps junk away from
 	// Unmarshal, whose errors allocate.

@@ -336,9 +336,9 @@ func TestSession_SendDigitReportsOnce(t *testing.T) {
 	}
 }
 
-// TestSession_Latching: the SDP address is wrong; the first packet from the
-// real peer redirects our stream to it (symmetric RTP), and other sources
-// are ignored afterwards.
+// TestSession_Latching: the SDP address is wrong (a peer behind NAT); the
+// first packet from the real peer redirects our stream to it (symmetric RTP),
+// and other sources are ignored afterwards.
 func TestSession_Latching(t *testing.T) {
 	t.Parallel()
 	ca, cb, wrong := listen(t), listen(t), listen(t)
@@ -366,10 +366,12 @@ func TestSession_Latching(t *testing.T) {
 	if n := drain(); n != 0 {
 		t.Fatalf("%d packets still sent to the SDP address", n)
 	}
-	// A packet from another source does not move the latch.
+	// A packet from another source (neither the latched one nor the SDP's) does not
+	// move the latch.
+	other := listen(t)
 	before := a.Stats().PacketsIgnored
 	pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 9}, Payload: make([]byte, FrameSize)}).Marshal()
-	if _, err := wrong.WriteToUDPAddrPort(pkt, addr(ca)); err != nil {
+	if _, err := other.WriteToUDPAddrPort(pkt, addr(ca)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "foreign packet ignored", func() bool { return a.Stats().PacketsIgnored > before })
@@ -564,5 +566,30 @@ func BenchmarkSessionReceiveSocket(b *testing.B) {
 		for len(s.digits) > 0 {
 			<-s.digits
 		}
+	}
+}
+
+// TestSession_SignalledAddressWinsTheLatch: a stray stream reaches the port first (a
+// previous call's peer still sending to a reused port, or a forged packet) and is latched;
+// as soon as the address the SDP names speaks, the stream goes to it instead, and the
+// stray source is ignored from then on.
+func TestSession_SignalledAddressWinsTheLatch(t *testing.T) {
+	t.Parallel()
+	ca, cb, stray := listen(t), listen(t), listen(t)
+	a := startPeer(t, ca, SessionConfig{Remote: addr(cb)})
+	pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 9}, Payload: make([]byte, FrameSize)}).Marshal()
+	if _, err := stray.WriteToUDPAddrPort(pkt, addr(ca)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "latched to the stray source", func() bool { return a.Remote() == addr(stray) })
+	b := startPeer(t, cb, SessionConfig{Remote: addr(ca)}) // the real peer starts talking
+	eventually(t, "audio at the signalled peer", func() bool { return len(b.frames()) > 0 && a.Remote() == addr(cb) })
+	before := a.Stats().PacketsIgnored
+	if _, err := stray.WriteToUDPAddrPort(pkt, addr(ca)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "stray packet ignored", func() bool { return a.Stats().PacketsIgnored > before })
+	if a.Remote() != addr(cb) {
+		t.Fatalf("remote moved back to %v", a.Remote())
 	}
 }
