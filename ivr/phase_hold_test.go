@@ -77,9 +77,7 @@ func TestHold_AgentAnswersAndIsBridged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newTestEngine(t)
 		q := enableTestQueues(t, e, nil, nil, alice())
-		p := dial(t.Context(), e, "c1", "+100")
-		synctest.Wait()
-		p.m.press("4")
+		p := holdCaller(t.Context(), e, "c1", "+100")
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if got := p.m.looping(); got != promptMusic {
@@ -130,9 +128,7 @@ func TestHold_CallerHangsUpOnTheAgent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newTestEngine(t)
 		q := enableTestQueues(t, e, nil, nil, alice())
-		p := dial(t.Context(), e, "c1", "+100")
-		synctest.Wait()
-		p.m.press("4")
+		p := holdCaller(t.Context(), e, "c1", "+100")
 		time.Sleep(time.Second)
 		synctest.Wait()
 		agentLeg, _ := q.dialer.next(t).answer("agent-call")
