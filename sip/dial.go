@@ -66,6 +66,12 @@ type Trunk struct {
 	FromUser string `mapstructure:"from_user"`
 	// FromHost is the host part of From; default: the trunk's host.
 	FromHost string `mapstructure:"from_host"`
+	// Source lists the IPs or CIDRs the trunk sends calls from; its INVITEs are accepted
+	// from there. Default: the URI's host when it is an IP literal.
+	Source []string `mapstructure:"source"`
+	// Trusted puts the trunk inside the RFC 3325 trust domain: its P-Asserted-Identity is
+	// believed as the caller's identity. Off: the caller is who From claims (unverified).
+	Trusted bool `mapstructure:"trusted"`
 }
 
 func (t Trunk) parse() (sipmsg.Uri, error) {

@@ -35,6 +35,7 @@ type Leg struct {
 	tx        sipmsg.ServerTransaction
 	from, to  Party
 	source    string        // host:port the INVITE came from
+	origin    origin        // trunk, registered phone, or allowed source
 	target    sipmsg.Uri    // remote target: the INVITE's Contact
 	laddr     sipmsg.Addr   // UDP socket the INVITE arrived on
 	localCSeq atomic.Uint32 // CSeq of our last request in the dialog
@@ -96,9 +97,14 @@ func (l *Leg) ID() string { return l.id }
 func (l *Leg) From() Party { return l.from }
 
 // AssertedIdentity returns the caller as the INVITE's P-Asserted-Identity names it (RFC
-// 3325: the identity a trusted carrier vouches for), and false when it has none or it does
-// not parse. When several are given (a SIP and a tel URI), the first is used.
+// 3325: the identity a trusted carrier vouches for), and false when it has none, it does
+// not parse, or the call did not come from a trunk marked trusted (the header is then
+// ignored: anyone can write it). When several are given (a SIP and a tel URI), the first
+// is used.
 func (l *Leg) AssertedIdentity() (Party, bool) {
+	if !l.origin.trusted {
+		return Party{}, false
+	}
 	h := l.inv.GetHeader("P-Asserted-Identity")
 	if h == nil {
 		return Party{}, false
@@ -114,6 +120,10 @@ func (l *Leg) AssertedIdentity() (Party, bool) {
 	}
 	return partyOf(display, u), true
 }
+
+// Trunk returns the name of the trunk the call came from, or "" when it came from a
+// registered phone or an allowed source.
+func (l *Leg) Trunk() string { return l.origin.trunk }
 
 // To returns the called party (To header).
 func (l *Leg) To() Party { return l.to }

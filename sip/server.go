@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -55,8 +56,12 @@ type Config struct {
 	Host string `mapstructure:"host"`
 	// Registrar configures REGISTER handling for agent softphones.
 	Registrar RegistrarConfig `mapstructure:"registrar"`
-	// Trunks are the SIP trunks Dial can call through (DialOptions.Trunk).
+	// Trunks are the SIP trunks Dial can call through (DialOptions.Trunk); calls arriving
+	// from a trunk's source addresses are accepted (see trust.go).
 	Trunks []Trunk `mapstructure:"trunks"`
+	// Allow lists the sources (IPs or CIDRs) besides trunks and registered phones that may
+	// place calls; others get 403. Default: loopback (127.0.0.0/8, ::1). ["none"]: no other.
+	Allow []string `mapstructure:"allow"`
 }
 
 func (c Config) withDefaults() Config {
@@ -90,6 +95,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("registrar: %w", err))
 	}
 	if err := validateTrunks(c.Trunks); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := newACL(c.Allow, c.Trunks); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -128,6 +136,8 @@ type Server struct {
 
 	reg    *registrar
 	trunks map[string]Trunk // by name
+	acl    atomic.Pointer[acl]
+	trust  trustStats
 
 	mu      sync.Mutex
 	legs    map[string]*Leg        // by dialog ID
@@ -199,6 +209,12 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		serves: make(map[string]*serveState),
 		served: make(chan struct{}),
 	}
+	a, err := newACL(cfg.Allow, cfg.Trunks)
+	if err != nil {
+		_ = ua.Close()
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	s.acl.Store(a)
 	// sipgo keeps handlers in a plain map: register all before serving.
 	sg.OnInvite(s.onInvite)
 	sg.OnAck(s.onAck)
@@ -433,6 +449,13 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 415, sipmsg.NewHeader("Accept", "application/sdp"))
 		return
 	}
+	o, ok := s.originOf(req)
+	if !ok {
+		s.trust.refused.Add(1)
+		s.log.Debug("INVITE refused: source not allowed", "source", req.Source())
+		s.respond(tx, req, 403)
+		return
+	}
 	la := localAddr(tx)
 	st := s.acquire(req, la)
 	if st == nil {
@@ -442,6 +465,7 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	defer st.calls.Done()
 
 	l, ctx := newLeg(st.ctx, s, req, tx, la)
+	l.origin = o
 	// Wire CANCEL first: sipgo answers it in the transaction layer (200 to
 	// the CANCEL, 487 to the INVITE) and only tells us through this hook.
 	if !tx.OnCancel(func(*sipmsg.Request) { l.end(ErrCanceled) }) {
