@@ -85,6 +85,39 @@ type NewCallback struct {
 	Priority int
 	// NotBefore is when the first attempt is due; zero means now.
 	NotBefore time.Time
+	// Limit, when set, caps the callbacks stored since Limit.Since; checked in the same
+	// transaction as the insert, so that callers racing each other cannot pass it.
+	Limit CallbackLimit
+}
+
+// CallbackLimit caps how many callbacks may be stored over a period (a day, say): for one
+// number (across queues) and for one queue. Zero fields cap nothing.
+type CallbackLimit struct {
+	Since     time.Time
+	PerNumber int
+	PerQueue  int
+}
+
+// overLimit reports which cap, if any, another callback like nc would pass.
+func overLimit(ctx context.Context, tx *sql.Tx, nc NewCallback) (string, error) {
+	l := nc.Limit
+	for _, c := range []struct {
+		name, col, val string
+		max            int
+	}{{"per-number", "caller_number", nc.CallerNumber, l.PerNumber}, {"per-queue", "queue", nc.Queue, l.PerQueue}} {
+		if c.max <= 0 {
+			continue
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM callbacks WHERE `+c.col+` = ? AND created_at >= ?`,
+			c.val, ms(l.Since)).Scan(&n); err != nil {
+			return "", err
+		}
+		if n >= c.max {
+			return c.name, nil
+		}
+	}
+	return "", nil
 }
 
 // AddCallback stores a callback and returns it once it is committed: only
@@ -107,6 +140,22 @@ func (db *DB) AddCallback(ctx context.Context, nc NewCallback, now time.Time) (C
 	}
 	var c Callback
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if nc.Limit.PerNumber > 0 || nc.Limit.PerQueue > 0 {
+			if callID != nil { // this call's own callback, stored already, passes
+				var err error
+				c, err = scanCallback(tx.QueryRowContext(ctx, `SELECT `+callbackCols+` FROM callbacks WHERE call_id = ?`, callID))
+				if err == nil || !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+			}
+			over, err := overLimit(ctx, tx, nc)
+			if err != nil {
+				return err
+			}
+			if over != "" {
+				return fmt.Errorf("%w: %s", ErrLimit, over)
+			}
+		}
 		row := tx.QueryRowContext(ctx, `INSERT INTO callbacks
 			(queue, call_id, caller_number, caller_name, arrival, priority, state, next_attempt_at, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)

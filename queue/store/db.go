@@ -24,6 +24,8 @@ var (
 	ErrLeaseLost = errors.New("store: lease lost")
 	// ErrFinished: the callback is already done, failed or canceled.
 	ErrFinished = errors.New("store: already finished")
+	// ErrLimit: a cap (NewCallback.Limit) refused the callback.
+	ErrLimit = errors.New("store: limit reached")
 )
 
 // busyTimeout is how long a writer waits for another process's write

@@ -89,6 +89,11 @@ CREATE INDEX audit_log_at ON audit_log (at);
 CREATE INDEX audit_log_caller ON audit_log (kind, caller, at);
 CREATE INDEX audit_log_account ON audit_log (kind, account, at);
 `,
+	// 2: callback caps count the callbacks stored per number and per queue over a period.
+	`
+CREATE INDEX callbacks_number_created ON callbacks (caller_number, created_at);
+CREATE INDEX callbacks_queue_created ON callbacks (queue, created_at);
+`,
 }
 
 // migrate applies the missing migrations in one write transaction, so that

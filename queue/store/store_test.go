@@ -76,7 +76,7 @@ func TestOpen_SchemaAndPragmas(t *testing.T) {
 		versions = append(versions, v)
 	}
 	rows.Close()
-	if want := []int{1}; !slices.Equal(versions, want) {
+	if want := []int{1, 2}; !slices.Equal(versions, want) {
 		t.Errorf("schema versions %v, want %v", versions, want)
 	}
 	// Readers cannot write.
@@ -132,6 +132,43 @@ func TestCallbacks_AddIdempotentPerCall(t *testing.T) {
 	}
 	if c.ID == d.ID || c.ID == a.ID {
 		t.Errorf("callbacks without a call ID share an ID: %d %d %d", a.ID, c.ID, d.ID)
+	}
+}
+
+// Caps are counted in the insert's transaction: a third callback for one number within the
+// period is refused, older ones do not count, the call's own callback passes again, and the
+// queue's cap counts every number.
+func TestCallbacks_Limits(t *testing.T) {
+	t.Parallel()
+	db, _ := open(t)
+	ctx := context.Background()
+	lim := func(now time.Time) CallbackLimit {
+		return CallbackLimit{Since: now.Add(-24 * time.Hour), PerNumber: 2, PerQueue: 4}
+	}
+	try := func(number, callID string, now time.Time) error {
+		_, err := db.AddCallback(ctx, NewCallback{Queue: "billing", CallerNumber: number, CallID: callID, Limit: lim(now)}, now)
+		return err
+	}
+	steps := []struct {
+		number, callID string
+		now            time.Time
+		want           error
+	}{
+		{"+15550100", "c1", at(0), nil},
+		{"+15550100", "c2", at(time.Hour), nil},
+		{"+15550100", "c3", at(2 * time.Hour), ErrLimit},       // a third within the day
+		{"+15550100", "c2", at(2 * time.Hour), nil},            // the same call again: its own row
+		{"+15550100", "c4", at(25 * time.Hour), nil},           // the first has aged out
+		{"+15550101", "c5", at(25 * time.Hour), nil},           // the queue's third today
+		{"+15550102", "c6", at(25 * time.Hour), nil},           // its fourth
+		{"+15550103", "c7", at(25 * time.Hour), ErrLimit},      // its fifth: the queue's cap
+		{"+15550103", "c8", at(25 * time.Hour), ErrLimit},      // still
+		{"+15550103", "", at(49*time.Hour + time.Minute), nil}, // a new day
+	}
+	for i, st := range steps {
+		if err := try(st.number, st.callID, st.now); !errors.Is(err, st.want) {
+			t.Fatalf("step %d (%s, %s): %v, want %v", i, st.number, st.callID, err, st.want)
+		}
 	}
 }
 
