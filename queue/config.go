@@ -77,6 +77,10 @@ const (
 	DefaultCallbackAttempts = 3
 	DefaultCallbackRetry    = 5 * time.Minute
 	DefaultNoAgents         = NoAgentsJoin
+	// DefaultCallbackPerNumber callbacks a day for one number; DefaultCallbackPerDay for
+	// one queue.
+	DefaultCallbackPerNumber = 3
+	DefaultCallbackPerDay    = 1000
 )
 
 // pathPrefix is the configuration key under which cmd decodes the queues
@@ -147,6 +151,37 @@ type CallbackConfig struct {
 	// CallerID is the number presented to the caller on the callback;
 	// "" uses the trunk's default.
 	CallerID string `mapstructure:"caller_id"`
+	// Allow lists the numbers callbacks may dial (DialPlan patterns). Empty: callbacks
+	// through a trunk dial nothing, and callbacks without a trunk reach only phones
+	// registered with Hotline.
+	Allow []string `mapstructure:"allow"`
+	// Deny lists numbers never dialled, checked before Allow; default DefaultCallbackDeny
+	// (a list given here replaces it).
+	Deny []string `mapstructure:"deny"`
+	// MaxPerNumber caps the callbacks stored for one number in a day (across queues);
+	// default DefaultCallbackPerNumber.
+	MaxPerNumber int `mapstructure:"max_per_number"`
+	// MaxPerDay caps the callbacks this queue stores in a day; default
+	// DefaultCallbackPerDay.
+	MaxPerDay int `mapstructure:"max_per_day"`
+}
+
+// DialPlan compiles Allow and Deny (checked by Validate).
+func (c CallbackConfig) DialPlan() DialPlan {
+	p, _ := CompileDialPlan(c.Allow, c.Deny)
+	return p
+}
+
+// Limits returns the per-number and per-day caps with their defaults.
+func (c CallbackConfig) Limits() (perNumber, perDay int) {
+	perNumber, perDay = c.MaxPerNumber, c.MaxPerDay
+	if perNumber == 0 {
+		perNumber = DefaultCallbackPerNumber
+	}
+	if perDay == 0 {
+		perDay = DefaultCallbackPerDay
+	}
+	return perNumber, perDay
 }
 
 // Problem is one configuration error. Path is the configuration key at
@@ -200,6 +235,19 @@ func (c Config) Validate() error {
 	}
 	if c.Callback.MaxAttempts < 0 {
 		add("callback.max_attempts", "must not be negative (got %d)", c.Callback.MaxAttempts)
+	}
+	if c.Callback.MaxPerNumber < 0 {
+		add("callback.max_per_number", "must not be negative (got %d)", c.Callback.MaxPerNumber)
+	}
+	if c.Callback.MaxPerDay < 0 {
+		add("callback.max_per_day", "must not be negative (got %d)", c.Callback.MaxPerDay)
+	}
+	for key, pats := range map[string][]string{"callback.allow": c.Callback.Allow, "callback.deny": c.Callback.Deny} {
+		for i, src := range pats {
+			if _, err := compilePattern(src); err != nil {
+				add(fmt.Sprintf("%s.%d", key, i), "%v", err)
+			}
+		}
 	}
 	switch c.NoAgents {
 	case "", NoAgentsJoin, NoAgentsRefuse, NoAgentsLeaveWhenEmpty:

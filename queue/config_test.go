@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func TestConfig_Defaults(t *testing.T) {
 		AnnounceInterval: time.Minute,
 		Callback:         CallbackConfig{Mode: CallbackAgentFirst, MaxAttempts: 3, RetryDelay: 5 * time.Minute},
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 	}
 }

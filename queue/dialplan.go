@@ -1,0 +1,178 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// A dial plan says which numbers a callback may dial. It is the guard against toll fraud:
+// a caller who asks for a callback chooses, or forges, the number Hotline will pay to call.
+//
+// Pattern syntax, one string per pattern:
+//   - a number prefix: digits, optionally led by "+" ("+4915", "0044", "1800"); it matches
+//     every number that starts with it;
+//   - an anchored regular expression between slashes ("/\+861[3-9][0-9]{9}/"); it must
+//     match the whole number (Go RE2 syntax; "^" and "$" are implied).
+//
+// A number is dialled when it matches an allow pattern and no deny pattern. Numbers are
+// compared as given: the caller's asserted identity or the digits the caller keyed in.
+// Whatever the patterns say, a number must consist of digits with an optional leading "+"
+// (or, for callbacks to registered softphones, a plain user name): URIs, separators and
+// anything longer than 32 characters are refused.
+
+// DefaultCallbackDeny are the numbers no callback dials unless a queue's callback.deny
+// replaces the list: international access prefixes (00, 011) and common premium-rate
+// ranges (NANP 900 and 976, 0900-0909 in much of Europe, 1900 in Australia, and their
+// international forms). Replace it where national numbering differs (Japan's mobiles
+// start 090, for example).
+var DefaultCallbackDeny = []string{
+	"00", "011",
+	"+1900", "+1976", "1900", "1976",
+	"0900", "0901", "0906", "0909", "+4490", "+4491", "+4990", "+3189", "+3190", "+3389", "+61190",
+}
+
+// Errors Check returns.
+var (
+	// ErrNotAllowed: the number matches no allow pattern (or none is configured).
+	ErrNotAllowed = errors.New("number not allowed by the dial plan")
+	// ErrDenied: the number matches a deny pattern.
+	ErrDenied = errors.New("number denied by the dial plan")
+	// ErrBadNumber: not a number (or user name) at all.
+	ErrBadNumber = errors.New("not a dialable number")
+)
+
+// maxNumberLen bounds a dialled number (E.164 has at most 15 digits; room for prefixes).
+const maxNumberLen = 32
+
+// DialPlan is a compiled set of allow and deny patterns. The zero value allows nothing.
+type DialPlan struct {
+	allow, deny []pattern
+}
+
+type pattern struct {
+	src    string
+	prefix string
+	re     *regexp.Regexp
+}
+
+func (p pattern) match(number string) bool {
+	if p.re != nil {
+		return p.re.MatchString(number)
+	}
+	return strings.HasPrefix(number, p.prefix)
+}
+
+func compilePattern(s string) (pattern, error) {
+	if len(s) >= 2 && s[0] == '/' && s[len(s)-1] == '/' {
+		re, err := regexp.Compile(`^(?:` + s[1:len(s)-1] + `)$`)
+		if err != nil {
+			return pattern{}, fmt.Errorf("%q: %w", s, err)
+		}
+		return pattern{src: s, re: re}, nil
+	}
+	if !isNumber(s) {
+		return pattern{}, fmt.Errorf("%q: want a number prefix (digits, optional leading +) or /regexp/", s)
+	}
+	return pattern{src: s, prefix: s}, nil
+}
+
+// isNumber reports whether s is digits with an optional leading "+".
+func isNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isUserName reports whether s is a plain SIP user name (a registered softphone's account):
+// letters, digits and - _ . only.
+func isUserName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// CompileDialPlan compiles allow and deny patterns; deny nil means DefaultCallbackDeny.
+// The error names each bad pattern by its index.
+func CompileDialPlan(allow, deny []string) (DialPlan, error) {
+	if deny == nil {
+		deny = DefaultCallbackDeny
+	}
+	var p DialPlan
+	var errs []error
+	for _, set := range []struct {
+		key  string
+		srcs []string
+		dst  *[]pattern
+	}{{"allow", allow, &p.allow}, {"deny", deny, &p.deny}} {
+		for i, s := range set.srcs {
+			pt, err := compilePattern(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.%d: %w", set.key, i, err))
+				continue
+			}
+			*set.dst = append(*set.dst, pt)
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
+// Empty reports whether the plan allows nothing.
+func (p DialPlan) Empty() bool { return len(p.allow) == 0 }
+
+// Check says whether number may be dialled: nil, or ErrBadNumber, ErrDenied, ErrNotAllowed
+// (wrapped with the pattern that decided).
+func (p DialPlan) Check(number string) error {
+	if len(number) > maxNumberLen || !isNumber(number) {
+		return ErrBadNumber
+	}
+	for _, d := range p.deny {
+		if d.match(number) {
+			return fmt.Errorf("%w (%s)", ErrDenied, d.src)
+		}
+	}
+	for _, a := range p.allow {
+		if a.match(number) {
+			return nil
+		}
+	}
+	return ErrNotAllowed
+}
+
+// CheckUser says whether name may be called back as a registered softphone's account (a
+// callback with no trunk, which reaches only phones registered with Hotline): it must be a
+// plain user name, and match the allow patterns when there are any (deny applies as well).
+func (p DialPlan) CheckUser(name string) error {
+	if len(name) > maxNumberLen || !isUserName(name) {
+		return ErrBadNumber
+	}
+	for _, d := range p.deny {
+		if d.match(name) {
+			return fmt.Errorf("%w (%s)", ErrDenied, d.src)
+		}
+	}
+	if len(p.allow) == 0 {
+		return nil
+	}
+	for _, a := range p.allow {
+		if a.match(name) {
+			return nil
+		}
+	}
+	return ErrNotAllowed
+}
