@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -22,18 +24,21 @@ type authResult int
 const (
 	authOK        authResult = iota
 	authChallenge            // no usable credentials: 401 with a fresh nonce
-	authStale                // right password, old or unknown nonce: 401 stale=true
-	authForbidden            // unknown user, wrong password, or another user's AOR: 403
+	authStale                // right password with an old nonce or a replayed count, or a nonce not ours for this source: 401 stale=true
+	authForbidden            // unknown user, wrong password, another user's AOR, no qop: 403
 	authBad                  // malformed credentials: 400
 )
 
 // nonces issues and checks digest nonces (RFC 7616 §3.3, §5.4). A nonce is
 // self-validating: an issue time and random bytes, signed with a key only
-// this server knows, so a challenge stores nothing (a flood of
-// unauthenticated REGISTERs cannot fill memory) and an expired nonce can
-// still be told apart from a forged one. Nonces that have been used are
-// kept until they expire, with the highest nonce-count seen, to refuse
-// replays.
+// this server knows together with the source it was sent to (sourceKey),
+// so a challenge stores nothing (a flood of unauthenticated REGISTERs
+// cannot fill memory) and an expired nonce can still be told apart from a
+// forged one. Binding the nonce to the source proves that whoever answers
+// it received our challenge there: a sender spoofing another address over
+// UDP never sees the nonce, so its failures cannot be charged to that
+// address (lockout.go). Nonces that have been used are kept until they
+// expire, with the highest nonce-count seen, to refuse replays.
 type nonces struct {
 	key []byte
 	ttl time.Duration
@@ -55,6 +60,8 @@ const (
 	nonceLen      = nonceStampLen + nonceRandLen + nonceMACLen
 	// nonceSkew is how far in the future an issue time may lie.
 	nonceSkew = time.Minute
+	// ipv6SourceBits is the prefix of an IPv6 address that names a source.
+	ipv6SourceBits = 64
 )
 
 func newNonces(ttl time.Duration) (*nonces, error) {
@@ -65,33 +72,48 @@ func newNonces(ttl time.Duration) (*nonces, error) {
 	return &nonces{key: key, ttl: ttl, used: make(map[string]usedNonce)}, nil
 }
 
-func (n *nonces) mac(b []byte) []byte {
+// mac signs a nonce's stamp and random bytes (fixed length) followed by
+// the source it is issued to.
+func (n *nonces) mac(b []byte, src string) []byte {
 	m := hmac.New(sha256.New, n.key)
 	m.Write(b)
+	m.Write([]byte(src))
 	return m.Sum(nil)[:nonceMACLen]
 }
 
-// issue returns a fresh nonce stamped now.
-func (n *nonces) issue(now time.Time) string {
+// issue returns a fresh nonce stamped now, for src (a sourceKey).
+func (n *nonces) issue(now time.Time, src string) string {
 	var b [nonceLen]byte
 	binary.BigEndian.PutUint64(b[:nonceStampLen], uint64(now.UnixNano()))
 	_, _ = rand.Read(b[nonceStampLen : nonceStampLen+nonceRandLen])
-	copy(b[nonceStampLen+nonceRandLen:], n.mac(b[:nonceStampLen+nonceRandLen]))
+	copy(b[nonceStampLen+nonceRandLen:], n.mac(b[:nonceStampLen+nonceRandLen], src))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// fresh reports whether nonce is one we issued less than ttl ago.
-func (n *nonces) fresh(nonce string, now time.Time) (issued time.Time, ok bool) {
+// nonceState is what check makes of a nonce.
+type nonceState int
+
+const (
+	nonceForeign nonceState = iota // not issued by us to this source: forged, for another address, or before a restart
+	nonceExpired                   // ours, for this source, but older than ttl (or stamped too far ahead)
+	nonceFresh                     // ours, for this source, younger than ttl
+)
+
+// check reports whether nonce is one we issued to src, and whether it is
+// less than ttl old.
+func (n *nonces) check(nonce, src string, now time.Time) (issued time.Time, st nonceState) {
 	b, err := base64.RawURLEncoding.DecodeString(nonce)
 	if err != nil || len(b) != nonceLen {
-		return time.Time{}, false
+		return time.Time{}, nonceForeign
 	}
-	if !hmac.Equal(b[nonceStampLen+nonceRandLen:], n.mac(b[:nonceStampLen+nonceRandLen])) {
-		return time.Time{}, false
+	if !hmac.Equal(b[nonceStampLen+nonceRandLen:], n.mac(b[:nonceStampLen+nonceRandLen], src)) {
+		return time.Time{}, nonceForeign
 	}
 	issued = time.Unix(0, int64(binary.BigEndian.Uint64(b[:nonceStampLen])))
-	age := now.Sub(issued)
-	return issued, age < n.ttl && age > -nonceSkew
+	if age := now.Sub(issued); age >= n.ttl || age <= -nonceSkew {
+		return issued, nonceExpired
+	}
+	return issued, nonceFresh
 }
 
 // use records nonce-count nc for a fresh nonce and reports whether it is
@@ -114,12 +136,37 @@ func (n *nonces) use(nonce string, nc int, issued, now time.Time) bool {
 	return true
 }
 
-// challenge returns a WWW-Authenticate value with a fresh nonce
+// sourceKey names the sender of a request (host:port as the transport saw
+// it, never the Via) for nonce binding and lock-outs: its IP without the
+// port, IPv4-mapped IPv6 as IPv4, and other IPv6 as its /64 prefix (one
+// host's temporary addresses, or one subnet an attacker can rotate
+// through, count as one source). Anything unparsable is kept as is.
+func sourceKey(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, err := ip.Prefix(ipv6SourceBits)
+	if err != nil {
+		return host
+	}
+	return p.String()
+}
+
+// challenge returns a WWW-Authenticate value with a fresh nonce for src
 // (RFC 3261 §22.4, RFC 7616 §3.3).
-func (r *registrar) challenge(now time.Time, stale bool) string {
+func (r *registrar) challenge(now time.Time, src string, stale bool) string {
 	c := digest.Challenge{
 		Realm:     r.cfg.Realm,
-		Nonce:     r.nonces.issue(now),
+		Nonce:     r.nonces.issue(now, src),
 		Algorithm: "MD5",
 		QOP:       []string{"auth"},
 		Stale:     stale,
@@ -148,11 +195,28 @@ func (r *registrar) credentials(req *sipmsg.Request) (*digest.Credentials, authR
 	return nil, authChallenge // credentials for another realm (or scheme)
 }
 
-// authenticate checks a request's digest credentials against the account
-// of aorUser (RFC 3261 §22.4, RFC 7616 §3.4). The password is checked
-// before the nonce, so stale=true is only ever sent to a client that knows
-// it (RFC 7616 §3.3).
-func (r *registrar) authenticate(req *sipmsg.Request, aorUser string, now time.Time) authResult {
+// authenticate checks a request's digest credentials, sent from src (a
+// sourceKey), against the account of aorUser (RFC 3261 §22.4, RFC 7616
+// §3.4). The order of the checks is what keeps it from being an oracle:
+//
+//   - Credentials without qop (RFC 2069) are refused with 403 before any
+//     password check. They carry no nonce-count and no cnonce, so a
+//     captured header replays unchanged for the nonce's whole life
+//     (issue #10); our challenge offers qop="auth" only, so no client we
+//     invited sends them. 403 rather than a fresh 401: a client that does
+//     not do qop would answer every new challenge the same way, and 403 is
+//     also exactly what a wrong password gets, so the refusal tells an
+//     attacker nothing.
+//   - A nonce we did not issue to this source gets 401 stale=true with a
+//     fresh nonce, before any password check: the password is only ever
+//     checked against a nonce the sender received at its own address.
+//     RFC 7616 §3.3 asks for stale=true only after a valid digest; we set
+//     it unchecked so that a phone whose address changed, or which reuses a
+//     nonce from before a restart, retries without asking its user.
+//   - The password is checked before the nonce's age and count, so
+//     stale=true is only sent for a nonce of ours to a client that knows
+//     the password.
+func (r *registrar) authenticate(req *sipmsg.Request, aorUser, src string, now time.Time) authResult {
 	cred, res := r.credentials(req)
 	if res != authOK {
 		return res
@@ -169,6 +233,12 @@ func (r *registrar) authenticate(req *sipmsg.Request, aorUser string, now time.T
 		return authBad
 	case cred.Username == "" || cred.Nonce == "" || cred.URI == "" || cred.Response == "":
 		return authBad
+	case cred.QOP == "":
+		return authForbidden // RFC 2069: see above
+	}
+	issued, nonce := r.nonces.check(cred.Nonce, src, now)
+	if nonce == nonceForeign {
+		return authStale
 	}
 
 	password, known := r.password(cred.Username)
@@ -176,10 +246,7 @@ func (r *registrar) authenticate(req *sipmsg.Request, aorUser string, now time.T
 		// Spend the same work as for a known user: no timing oracle.
 		password = "\x00unknown"
 	}
-	chal := &digest.Challenge{Realm: r.cfg.Realm, Nonce: cred.Nonce, Algorithm: cred.Algorithm}
-	if cred.QOP != "" {
-		chal.QOP = []string{cred.QOP}
-	}
+	chal := &digest.Challenge{Realm: r.cfg.Realm, Nonce: cred.Nonce, Algorithm: cred.Algorithm, QOP: []string{cred.QOP}}
 	// The client's cnonce and nc are part of the response (RFC 7616
 	// §3.4.1): pass them in, or digest.Digest invents its own.
 	want, err := digest.Digest(chal, digest.Options{
@@ -197,15 +264,13 @@ func (r *registrar) authenticate(req *sipmsg.Request, aorUser string, now time.T
 	if !match || !known || cred.Username != aorUser {
 		return authForbidden
 	}
-
-	issued, ok := r.nonces.fresh(cred.Nonce, now)
-	if !ok {
-		return authStale // expired, or issued before a restart
+	if nonce == nonceExpired {
+		return authStale
 	}
-	// Without qop (RFC 2069 clients) there is no nonce-count: such
-	// clients reuse a nonce until it expires.
-	if cred.QOP != "" && !r.nonces.use(cred.Nonce, cred.Nc, issued, now) {
-		return authStale // replayed nonce-count
+	// RFC 7616 §3.4: a nonce-count not above the last one seen on this
+	// nonce is a replay, whatever port or address it comes from.
+	if !r.nonces.use(cred.Nonce, cred.Nc, issued, now) {
+		return authStale
 	}
 	return authOK
 }

@@ -413,10 +413,11 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 	// §10.3 step 3: authenticate (§22).
 	now := r.now()
-	switch res := r.authenticate(req, user, now); res {
+	src := sourceKey(req.Source())
+	switch res := r.authenticate(req, user, src, now); res {
 	case authOK:
 	case authChallenge, authStale:
-		s.respond(tx, req, 401, sipmsg.NewHeader("WWW-Authenticate", r.challenge(now, res == authStale)))
+		s.respond(tx, req, 401, sipmsg.NewHeader("WWW-Authenticate", r.challenge(now, src, res == authStale)))
 		return
 	case authBad:
 		s.respond(tx, req, 400)

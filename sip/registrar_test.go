@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -256,6 +258,25 @@ func TestRegistrar_DigestAuth(t *testing.T) {
 			}
 			return u.register(reg{cseq: 4, auth: u.answer(chal, "1001", "s3cret", 2)})
 		}, 401, true},
+		{"nonce issued to another address", func(t *testing.T, u *rawUA, r *registrarSrv) *sipmsg.Response {
+			res := newRawUAAt(t, r.udp, "127.0.0.2").register(reg{})
+			res = u.register(reg{cseq: 2, auth: u.answer(res, "1001", "s3cret", 1)})
+			if chal := challengeOf(t, res); chal.Stale {
+				if again := u.register(reg{cseq: 3, auth: u.answer(res, "1001", "s3cret", 1)}); again.StatusCode != 200 {
+					t.Errorf("retry with our own nonce: got %d, want 200", again.StatusCode)
+				}
+			}
+			return res
+		}, 401, true},
+		{"nonce issued to another address wrong password", func(t *testing.T, u *rawUA, r *registrarSrv) *sipmsg.Response {
+			// Not checked, so not counted against this address (lock-out).
+			res := newRawUAAt(t, r.udp, "127.0.0.2").register(reg{})
+			return u.register(reg{cseq: 2, auth: u.answer(res, "1001", "guess", 1)})
+		}, 401, true},
+		{"no qop (RFC 2069)", func(t *testing.T, u *rawUA, r *registrarSrv) *sipmsg.Response {
+			res := u.register(reg{})
+			return u.register(reg{cseq: 2, auth: answerNoQOP(t, res, u.server, "1001", "s3cret")})
+		}, 403, false},
 		{"malformed credentials", func(t *testing.T, u *rawUA, r *registrarSrv) *sipmsg.Response {
 			return u.register(reg{auth: `Digest username="1001", realm="test", qop=auth, nonce="x", uri="sip:h", response="00"`})
 		}, 400, false},
@@ -274,6 +295,93 @@ func TestRegistrar_DigestAuth(t *testing.T) {
 					t.Errorf("stale = %v, want %v", chal.Stale, tc.wantStale)
 				}
 			}
+		})
+	}
+}
+
+// newRawUAAt is newRawUA with its socket bound to ip: any 127.0.0.0/8
+// address reaches a server on 127.0.0.1, so tests get other sources.
+func newRawUAAt(t *testing.T, server, ip string) *rawUA {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)}, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &rawUA{t: t, conn: conn, local: conn.LocalAddr().String(), server: server, parser: sipmsg.NewParser()}
+}
+
+// answerNoQOP answers a 401 the RFC 2069 way: no qop, cnonce or nc.
+func answerNoQOP(t *testing.T, res *sipmsg.Response, server, user, password string) string {
+	t.Helper()
+	chal := challengeOf(t, res)
+	chal.QOP = nil
+	cred, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: "sip:" + server, Username: user, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cred.String(); strings.Contains(s, "qop") || strings.Contains(s, "nc=") {
+		t.Fatalf("RFC 2069 credentials carry qop or nc: %s", s)
+	}
+	return cred.String()
+}
+
+// TestRegistrar_ReplayedHeaderCannotHijack replays issue #10 finding 3: a
+// phone's Authorization header, captured and sent again byte for byte
+// from another socket with the attacker's Contact and Expires: 3600, must
+// not bind the attacker.
+func TestRegistrar_ReplayedHeaderCannotHijack(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		attackerIP string
+		noQOP      bool // the phone answers the RFC 2069 way
+	}{
+		{"another port", "127.0.0.1", false},
+		{"another address", "127.0.0.2", false},
+		{"no qop another port", "127.0.0.1", true},
+		{"no qop another address", "127.0.0.2", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := startRegistrar(t, registrarConfig())
+			phone := newRawUA(t, r.udp)
+			chal := phone.register(reg{})
+			auth := phone.answer(chal, "1001", "s3cret", 1)
+			var want []sip.Contact
+			if tc.noQOP {
+				auth = answerNoQOP(t, chal, phone.server, "1001", "s3cret")
+				if res := phone.register(reg{cseq: 2, auth: auth}); res.StatusCode != 403 {
+					t.Errorf("phone without qop: got %d, want 403", res.StatusCode)
+				}
+			} else {
+				if res := phone.register(reg{cseq: 2, auth: auth}); res.StatusCode != 200 {
+					t.Fatalf("phone: got %d, want 200", res.StatusCode)
+				}
+				r.event(t)
+				want = r.Contacts("1001")
+				if len(want) != 1 || want[0].URI != "sip:1001@"+phone.local {
+					t.Fatalf("Contacts = %+v, want the phone", want)
+				}
+			}
+
+			attacker := newRawUAAt(t, r.udp, tc.attackerIP)
+			res := attacker.register(reg{
+				callID: "hijack", cseq: 2, expires: "3600", auth: auth,
+				contacts: []string{"<sip:1001@" + attacker.local + ">"},
+			})
+			if res.StatusCode != 401 && res.StatusCode != 403 {
+				t.Errorf("replayed header: got %d %s, want 401 or 403", res.StatusCode, res.Reason)
+			}
+			if got := r.Contacts("1001"); !slices.Equal(got, want) {
+				t.Errorf("Contacts after the replay = %+v, want %+v", got, want)
+			}
+			r.noEvent(t)
 		})
 	}
 }
