@@ -13,7 +13,9 @@ import (
 	"github.com/hotline-ivr/hotline/queue/store"
 )
 
-// Admin serves the admin HTTP API: /healthz, /readyz, /metrics and /api/v1/calls.
+// Admin serves the admin HTTP API: /healthz, /readyz, /metrics and /api/v1/calls. It
+// checks nothing itself: a listener serves it behind NewGuard (adminguard.go), which holds
+// the bearer token, Host, Origin and Content-Type checks.
 type Admin struct {
 	e     *Engine
 	ready atomic.Bool
@@ -69,6 +71,7 @@ func (a *Admin) reloadNow(w http.ResponseWriter, _ *http.Request) {
 // SetReady marks the server ready (SIP listening, menu loaded) or not.
 func (a *Admin) SetReady(ok bool) { a.ready.Store(ok) }
 
+// ServeHTTP serves the routes unguarded, for in-process callers; see NewGuard.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {

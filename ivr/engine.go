@@ -33,6 +33,16 @@ type AdminConfig struct {
 	CallHistory int `mapstructure:"call_history"`
 	// Pprof serves Go's profiler under /debug/pprof/ when true.
 	Pprof bool `mapstructure:"pprof"`
+	// Token is the bearer token every endpoint but /healthz and /readyz requires
+	// (Authorization: Bearer TOKEN); at least 16 characters. Empty: the API is open, which
+	// NewGuard allows only on a loopback Listen address.
+	Token string `mapstructure:"token"`
+	// TokenFile is a file holding the token (surrounding white space trimmed), read when
+	// the guard is built; the alternative to Token.
+	TokenFile string `mapstructure:"token_file"`
+	// Hosts are the host names and IP addresses the API answers to in the Host header,
+	// besides loopback, localhost and Listen's own host (DNS rebinding protection).
+	Hosts []string `mapstructure:"hosts"`
 }
 
 // Config configures an Engine.
