@@ -57,6 +57,9 @@ var scalarDefaults = map[string]any{
 	"admin.listen":               "127.0.0.1:8080",
 	"admin.call_history":         1000,
 	"admin.pprof":                false,
+	"admin.token":                "",
+	"admin.token_file":           "",
+	"admin.hosts":                []string{},
 	"data_dir":                   "",
 	"freeze.enabled":             false,
 	"freeze.accounts":            "accounts.yaml",
@@ -161,6 +164,9 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 		errs = append(errs, err)
 	}
 	if err := l.DTMF.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.Admin.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := l.Freeze.Validate(); err != nil {

@@ -162,7 +162,7 @@ func TestE2E_HotReloadKeepsCallsOnTheirTree(t *testing.T) {
 	}
 
 	// POST /api/v1/reload reports the same refusal.
-	resp, err := http.Post("http://"+s.AdminAddr+"/api/v1/reload", "", nil)
+	resp, err := http.Post("http://"+s.AdminAddr+"/api/v1/reload", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,11 +91,18 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	// The admin API behind its guard (token, Host, Origin, Content-Type): an admin.listen
+	// beyond loopback without a token is refused here, before anything opens.
+	admin := ivr.NewAdmin(eng)
+	guarded, err := ivr.NewGuard(l.Admin, admin)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := sip.NewServer(l.SIP, eng.SIPHandler())
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfgPath: cfgPath, log: log, eng: eng, errc: make(chan error, 3)}
+	s := &server{cfgPath: cfgPath, log: log, eng: eng, admin: admin, errc: make(chan error, 3)}
 	ctx, s.cancel = context.WithCancelCause(ctx)
 	if l.Freeze.Enabled || len(l.Queues) > 0 {
 		if err := s.openStore(l, dataFlag); err != nil {
@@ -117,7 +124,6 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 			return nil, err
 		}
 	}
-	s.admin = ivr.NewAdmin(eng)
 	// UDP and TCP on the same port: bind UDP first, then TCP on the port it got.
 	fail := func(err error) (*server, error) {
 		s.cancel(err)
@@ -136,7 +142,7 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 		return fail(fmt.Errorf("admin.listen: %w", err))
 	}
 	s.AdminAddr = s.aln.Addr().String()
-	s.hs = &http.Server{Handler: s.admin, ReadHeaderTimeout: 5 * time.Second}
+	s.hs = &http.Server{Handler: guarded, ReadHeaderTimeout: 5 * time.Second}
 
 	s.serving.Add(2)
 	go func() { defer s.serving.Done(); s.errc <- srv.ServeUDP(ctx, s.udp) }()
