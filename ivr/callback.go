@@ -128,6 +128,13 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 	stopRenew := d.renewLease(ctx, cbID)
 	defer stopRenew()
 	qc := d.cfgs[qname]
+	// The dial plan again, as it stands now: a number stored before the plan changed is
+	// not dialled (every attempt is refused, so the callback fails after its attempts).
+	if err := checkTarget(qc, cb.CallerNumber); err != nil {
+		stopRenew()
+		fail(store.OutcomeRejected, fmt.Errorf("dial plan: %w", err))
+		return
+	}
 	rctx, cancel := context.WithTimeout(dctx, d.timing.customerRing)
 	cust, err := d.dialer.dialLeg(rctx, "callback", cb.CallerNumber, sip.DialOptions{
 		Trunk: qc.CallbackTrunk, FromUser: cmpOr(qc.Callback.CallerID, "hotline"), FromDisplay: "Hotline callback"})

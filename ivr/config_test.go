@@ -293,7 +293,7 @@ func systemPromptNames() []string {
 	names := []string{"moh", "queue/en/agent_ready", "queue/en/agent_paused", "queue/en/agent_logged_out", "queue/en/agent_unknown"}
 	for _, lang := range []string{media.LangEN, media.LangZH} {
 		names = append(names, media.SayPrompts(lang)...)
-		for _, p := range []string{"callback_offer", "callback_confirmed", "connecting"} {
+		for _, p := range queuePhrases {
 			names = append(names, "queue/"+lang+"/"+p)
 		}
 	}

@@ -61,10 +61,14 @@ type Config struct {
 // CallInfo is what the signalling layer knows of a call beyond the Leg.
 type CallInfo struct {
 	Caller Party
-	// Asserted is the P-Asserted-Identity a carrier vouched for (RFC 3325), when given;
-	// the freeze lane identifies the caller by it before the From user.
+	// Asserted is the P-Asserted-Identity a trusted trunk vouched for (RFC 3325), when
+	// given; the caller is identified by it before the From user. The signalling layer
+	// leaves it nil for calls from anywhere else: a From user is a claim, not an identity.
 	Asserted *Party
 	Source   string
+	// Trunk names the trunk the call came from; "" for a registered phone or an allowed
+	// source.
+	Trunk string
 	// Info carries key presses that arrived by SIP INFO, when the signalling layer has them.
 	Info <-chan media.Digit
 	// reinvite answers re-INVITEs once the media is up; nil when the leg cannot send them.
@@ -175,7 +179,7 @@ func (e *Engine) LoadSystemPrompts(fsys fs.FS) error {
 	names = append(names, "queue/en/agent_ready", "queue/en/agent_paused", "queue/en/agent_logged_out", "queue/en/agent_unknown")
 	for _, lang := range []string{media.LangEN, media.LangZH} {
 		names = append(names, media.SayPrompts(lang)...)
-		for _, p := range []string{promptCallbackOffer, promptCallbackConfirmed, promptConnecting} {
+		for _, p := range queuePhrases {
 			names = append(names, "queue/"+lang+"/"+p)
 		}
 	}
@@ -262,6 +266,7 @@ func (e *Engine) SIPHandler() sip.Handler {
 		ci := CallInfo{
 			Caller: Party{User: f.User, Display: f.Display, URI: f.URI},
 			Source: l.Source(),
+			Trunk:  l.Trunk(),
 			Info:   info,
 		}
 		ci.reinvite = newReinviter()
@@ -335,7 +340,9 @@ func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err
 		Kind:        KindCaller,
 		Caller:      info.Caller,
 		Asserted:    info.Asserted,
+		Trusted:     info.Asserted != nil && info.Asserted.User != "",
 		Source:      info.Source,
+		Trunk:       info.Trunk,
 		TreeVersion: menu.Tree.Version(),
 		Start:       e.now(),
 	}

@@ -351,7 +351,7 @@ func newTestEngine(t testing.TB) *Engine {
 	names := []string{promptMusic, "goodbye"}
 	for _, lang := range []string{media.LangEN, media.LangZH} {
 		names = append(names, media.SayPrompts(lang)...)
-		for _, p := range []string{promptCallbackOffer, promptCallbackConfirmed, promptConnecting} {
+		for _, p := range queuePhrases {
 			names = append(names, "queue/"+lang+"/"+p)
 		}
 	}
@@ -392,10 +392,19 @@ type phone struct {
 
 // dial starts an inbound call from caller on e, in its first phase (the menu).
 func dial(ctx context.Context, e *Engine, id, caller string) *phone {
+	return dialWith(ctx, e, id, caller, nil)
+}
+
+// dialWith is dial with the record's signalling facts set by with (a trusted identity, a
+// trunk) before the call starts.
+func dialWith(ctx context.Context, e *Engine, id, caller string, with func(*CallRecord)) *phone {
 	p := &phone{id: id, leg: newFakeLeg(id), m: newFakeMedia(), err: make(chan error, 1)}
 	menu := e.menu.Load()
 	rec := &CallRecord{CallID: id, Direction: DirectionInbound, Kind: KindCaller, Caller: Party{User: caller},
 		TreeVersion: menu.Tree.Version(), Start: e.now()}
+	if with != nil {
+		with(rec)
+	}
 	c := &call{e: e, leg: p.leg, m: p.m, menu: menu, rec: rec, dtmf: callDTMF{rfc4733: true},
 		keys: keyFilter{window: 250 * time.Millisecond}, trunk: "test"}
 	go func() { p.err <- e.runCall(ctx, c, newMenuPhase(menu)) }()

@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,9 @@ type QueueRecord struct {
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 	Callback   string     `json:"callback,omitempty"` // stored callback ID, when the caller took one
 	Offers     int        `json:"callback_offers,omitempty"`
+	// CallbackRefused is why the last callback the caller asked for was refused (the dial
+	// plan: not-allowed, denied, bad-number; or limit); the caller kept waiting.
+	CallbackRefused string `json:"callback_refused,omitempty"`
 	// Resumed: the caller hung up earlier within the queue's abandon_window and got their
 	// old place back, ahead of those who came after their first arrival.
 	Resumed bool `json:"resumed,omitempty"`
@@ -41,6 +45,10 @@ const (
 	promptConnecting        = "connecting"
 )
 
+// queuePhrases are the phrases of the queue prompt set, in each language.
+var queuePhrases = []string{promptCallbackOffer, promptCallbackConfirmed, promptConnecting,
+	promptCallbackEnterNumber, promptCallbackRefused}
+
 // holdPhase keeps the caller in a queue until an agent answers, the caller takes a
 // callback, presses the freeze key, or hangs up. A callback's customer enters it already
 // in the queue, at the place the callback kept (resumed).
@@ -53,6 +61,8 @@ type holdPhase struct {
 	joined  bool              // we hold a place the dispatcher must hear about when we go
 	reason  queue.LeaveReason // why we go, when we do
 	offered bool              // the callback offer was made and not declined
+	keying  bool              // the caller is keying the number to call back
+	keyed   []byte            // the digits keyed so far
 	music   *media.Prompt
 }
 
@@ -107,8 +117,17 @@ func (p *holdPhase) on(ctx context.Context, c *call, ev event) error {
 	case queueEvent:
 		return p.onQueue(ctx, c, ev.ev)
 	case playedEvent:
-		c.loop(p.music) // an announcement or the offer ended: back to the music
+		if !p.keying { // the caller keys in silence after the question
+			c.loop(p.music) // an announcement or the offer ended: back to the music
+		}
+	case timerEvent:
+		if p.keying && ev.id == timerKeyedNumber {
+			return p.endKeying(ctx, c)
+		}
 	case keyEvent:
+		if p.keying {
+			return p.onKeyedDigit(ctx, c, ev.key)
+		}
 		return p.onKey(ctx, c, ev.key)
 	case hangupEvent:
 		c.setOutcome(OutcomeAbandoned)
@@ -127,6 +146,8 @@ func (p *holdPhase) onQueue(ctx context.Context, c *call, ev holdEvent) error {
 		p.joined = false // the dispatcher handed us the agent: the place is used
 		p.waited(c, OutcomeAnswered)
 		return c.to(ctx, newBridged(p.queue, p.entry, ev.agent))
+	case p.keying:
+		// The caller is keying a number: no announcement or offer talks over it.
 	case ev.kind == queue.KindAnnounce && c.playing != 0:
 		// Still speaking (an offer, or the last announcement): never cut it short.
 	case ev.kind == queue.KindAnnounce:
@@ -153,7 +174,7 @@ func (p *holdPhase) onKey(ctx context.Context, c *call, k byte) error {
 	exit := c.e.dispatch.cfgs[p.queue].ExitKey
 	switch {
 	case p.offered && k == '1':
-		return p.takeCallback(ctx, c)
+		return p.requestCallback(ctx, c)
 	case p.offered && k == '2':
 		p.offered = false
 		c.silence()
@@ -177,14 +198,15 @@ func (p *holdPhase) offer(c *call) {
 // takeCallback stores the callback durably, has the dispatcher turn the caller's place
 // into it, then tells the caller and hangs up. When the store fails, or an agent already
 // took the call (the dispatcher hands the agent over instead), nothing is promised: the
-// stored row is taken back and the caller goes on as before.
-func (p *holdPhase) takeCallback(ctx context.Context, c *call) error {
+// stored row is taken back and the caller goes on as before. A cap the store enforces is
+// a refusal said to the caller.
+func (p *holdPhase) takeCallback(ctx context.Context, c *call, nc store.NewCallback, keyed bool) error {
 	var cbID int64
 	if st := c.e.taker; st != nil {
-		cb, err := st.AddCallback(ctx, store.NewCallback{
-			Queue: p.queue, CallerNumber: c.callerID(), CallerName: c.rec.Caller.Display,
-			CallID: c.rec.CallID, Arrival: c.rec.Queue.JoinedAt,
-		}, c.e.now())
+		cb, err := st.AddCallback(ctx, nc, c.e.now())
+		if errors.Is(err, store.ErrLimit) {
+			return p.refuseCallback(ctx, c, nc.CallerNumber, keyed, err)
+		}
 		if err != nil {
 			c.e.log.Error("callback not stored; the caller keeps waiting", "call_id", c.rec.CallID, "err", err)
 			return nil

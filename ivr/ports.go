@@ -68,11 +68,13 @@ type callbackStore interface {
 	ListCallbacks(ctx context.Context, f store.CallbackFilter) ([]store.Callback, error)
 }
 
-// callbackTaker is what the hold phase needs to keep a caller's callback: store it, and
-// take it back when an agent turned out to be there already. *store.DB is one.
+// callbackTaker is what the hold phase needs to keep a caller's callback: store it, take
+// it back when an agent turned out to be there already, and audit a refused one.
+// *store.DB is one.
 type callbackTaker interface {
 	AddCallback(ctx context.Context, nc store.NewCallback, now time.Time) (store.Callback, error)
 	CancelCallback(ctx context.Context, id int64, now time.Time) error
+	Audit(ctx context.Context, r store.AuditRecord) error
 }
 
 // placeStore keeps the places of callers who hung up on hold, for the queue's abandon

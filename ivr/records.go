@@ -40,12 +40,16 @@ type PromptPlay struct {
 
 // CallRecord is what the admin API shows of a call, live or finished.
 type CallRecord struct {
-	CallID      string            `json:"call_id"`
-	Direction   string            `json:"direction"` // inbound, outbound
-	Kind        string            `json:"kind"`      // caller, callback
-	Caller      Party             `json:"caller"`
-	Asserted    *Party            `json:"asserted_identity,omitempty"` // P-Asserted-Identity, when given
+	CallID    string `json:"call_id"`
+	Direction string `json:"direction"` // inbound, outbound
+	Kind      string `json:"kind"`      // caller, callback
+	Caller    Party  `json:"caller"`
+	Asserted  *Party `json:"asserted_identity,omitempty"` // P-Asserted-Identity of a trusted trunk
+	// Trusted: the caller's identity is one a trusted trunk vouched for; false: the caller
+	// is who the From header claims, unverified.
+	Trusted     bool              `json:"identity_trusted"`
 	Source      string            `json:"source,omitempty"`
+	Trunk       string            `json:"trunk,omitempty"` // the trunk the call came from
 	Codec       string            `json:"codec,omitempty"`
 	DTMFMode    string            `json:"dtmf_mode,omitempty"`
 	TreeVersion string            `json:"tree_version,omitempty"`

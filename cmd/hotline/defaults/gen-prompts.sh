@@ -80,6 +80,8 @@ en|please_hold|Please hold. An agent will be with you shortly.
 en|callback_offer|To be called back, press 1. You will keep your place in the queue. To keep waiting, press 2.
 en|callback_confirmed|Thank you. We will call you back as soon as an agent is free. Goodbye.
 en|connecting|Connecting you to an agent.
+en|callback_enter_number|Please enter the number we should call you back on, then press hash. To keep waiting, press star.
+en|callback_refused|Sorry, we cannot call back that number. Please keep holding, you keep your place.
 en|agent_ready|You are ready for calls.
 en|agent_paused|You are paused. No calls will ring.
 en|agent_logged_out|You are logged out.
@@ -93,6 +95,8 @@ zh-CN|please_hold|请稍候，客服人员将尽快为您服务。
 zh-CN|callback_offer|如需回电，请按1，我们会为您保留排队位置。继续等待，请按2。
 zh-CN|callback_confirmed|谢谢，客服人员空闲时我们会给您回电。再见。
 zh-CN|connecting|正在为您转接客服人员。
+zh-CN|callback_enter_number|请输入回电号码，以井号键结束。继续等待，请按星号键。
+zh-CN|callback_refused|抱歉，我们无法回拨该号码。请继续等待，您的排队位置不变。
 PHRASES
 echo "numbers: $(ls "$out"/numbers/*/*.wav | wc -l) files, queue: $(ls "$out"/queue/*/*.wav | wc -l) files"
 fi

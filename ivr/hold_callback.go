@@ -1,0 +1,160 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hotline-ivr/hotline/queue"
+	"github.com/hotline-ivr/hotline/queue/store"
+)
+
+// A caller on hold who accepts the callback offer chooses, or forges, the number Hotline
+// will dial. The guards, in order:
+//   - a callback without a trunk reaches only phones registered with Hotline: the number
+//     must be a plain user name (and match callback.allow when the queue lists any);
+//   - through a trunk, the number is the caller's identity only when a trusted trunk
+//     vouched for it; otherwise the caller keys in the number to call;
+//   - either way it must pass the queue's dial plan (callback.allow, callback.deny);
+//   - and the store refuses it past the per-number and per-day caps.
+//
+// A refusal is said to the caller, who keeps waiting in their place; it is audited (kind
+// "callback", outcome "refused", with the reason) and counted.
+
+// Prompts of the callback request, from the system prompts.
+const (
+	promptCallbackEnterNumber = "callback_enter_number"
+	promptCallbackRefused     = "callback_refused"
+)
+
+// Reasons a callback was refused, in the audit log and hotline_callbacks_total.
+const (
+	refusedNotAllowed = "not-allowed" // matches no callback.allow pattern
+	refusedDenied     = "denied"      // matches a callback.deny pattern
+	refusedBadNumber  = "bad-number"  // not a number (or user name) at all
+	refusedLimit      = "limit"       // the per-number or per-day cap
+)
+
+const (
+	// keyedNumberTimeout is how long the caller has between keys of the number to call.
+	keyedNumberTimeout = 10 * time.Second
+	// maxKeyedDigits bounds a keyed number (E.164 has at most 15 digits, plus a prefix).
+	maxKeyedDigits = 20
+	// timerKeyedNumber is the call timer's ID while the caller keys a number.
+	timerKeyedNumber = "callback_number"
+)
+
+// planFor returns the queue's dial plan and whether its callbacks go through a trunk.
+func planFor(qc QueueConfig) (plan queue.DialPlan, trunk bool) {
+	return qc.Callback.DialPlan(), qc.CallbackTrunk != ""
+}
+
+// checkTarget applies the dial plan to a callback's number: user names for callbacks to
+// registered phones, numbers for callbacks through a trunk.
+func checkTarget(qc QueueConfig, number string) error {
+	plan, trunk := planFor(qc)
+	if trunk {
+		return plan.Check(number)
+	}
+	return plan.CheckUser(number)
+}
+
+// refusalReason maps a dial plan or store refusal to its audit reason.
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, queue.ErrDenied):
+		return refusedDenied
+	case errors.Is(err, queue.ErrBadNumber):
+		return refusedBadNumber
+	case errors.Is(err, store.ErrLimit):
+		return refusedLimit
+	}
+	return refusedNotAllowed
+}
+
+// requestCallback answers "1" to the offer: the caller's own number when it can be
+// trusted (or the callback reaches only registered phones), else the caller keys one in.
+func (p *holdPhase) requestCallback(ctx context.Context, c *call) error {
+	qc := c.e.dispatch.cfgs[p.queue]
+	if _, trunk := planFor(qc); trunk && !c.rec.Trusted {
+		p.keying, p.keyed = true, p.keyed[:0]
+		c.silence()
+		c.playNamed(c.sysPrompt(promptCallbackEnterNumber))
+		c.arm(keyedNumberTimeout, timerKeyedNumber)
+		return nil
+	}
+	return p.submitCallback(ctx, c, c.callerID(), false)
+}
+
+// onKeyedDigit collects the number to call back: digits, then # (or a pause); * gives up.
+func (p *holdPhase) onKeyedDigit(ctx context.Context, c *call, k byte) error {
+	switch {
+	case k == '#':
+		return p.endKeying(ctx, c)
+	case k == '*':
+		p.stopKeying(c)
+		c.loop(p.music)
+		return nil
+	case k >= '0' && k <= '9' && len(p.keyed) < maxKeyedDigits:
+		p.keyed = append(p.keyed, k)
+	}
+	c.arm(keyedNumberTimeout, timerKeyedNumber)
+	return nil
+}
+
+// endKeying submits what was keyed; nothing keyed: back to waiting, nothing promised.
+func (p *holdPhase) endKeying(ctx context.Context, c *call) error {
+	number := string(p.keyed)
+	p.stopKeying(c)
+	if number == "" {
+		c.silence()
+		c.loop(p.music)
+		return nil
+	}
+	return p.submitCallback(ctx, c, number, true)
+}
+
+func (p *holdPhase) stopKeying(c *call) {
+	p.keying, p.keyed, p.offered = false, p.keyed[:0], false
+	c.stopTimer()
+}
+
+// submitCallback checks number against the dial plan, then stores the callback (the caps
+// are checked in the store's transaction) and confirms it; a refusal is said and audited,
+// and the caller keeps their place.
+func (p *holdPhase) submitCallback(ctx context.Context, c *call, number string, keyed bool) error {
+	qc := c.e.dispatch.cfgs[p.queue]
+	if err := checkTarget(qc, number); err != nil {
+		return p.refuseCallback(ctx, c, number, keyed, err)
+	}
+	perNumber, perDay := qc.Callback.Limits()
+	now := c.e.now()
+	return p.takeCallback(ctx, c, store.NewCallback{
+		Queue: p.queue, CallerNumber: number, CallerName: c.rec.Caller.Display,
+		CallID: c.rec.CallID, Arrival: c.rec.Queue.JoinedAt,
+		Limit: store.CallbackLimit{Since: now.Add(-24 * time.Hour), PerNumber: perNumber, PerQueue: perDay},
+	}, keyed)
+}
+
+// refuseCallback tells the caller the callback cannot be made and lets them keep waiting.
+func (p *holdPhase) refuseCallback(ctx context.Context, c *call, number string, keyed bool, why error) error {
+	reason := refusalReason(why)
+	p.offered = false
+	c.rec.Queue.CallbackRefused = reason
+	c.e.metrics.callbacks.WithLabelValues("refused").Inc()
+	c.e.log.Warn("callback refused", "call_id", c.rec.CallID, "queue", p.queue, "number", number,
+		"keyed", keyed, "trusted", c.rec.Trusted, "reason", reason, "err", why)
+	if st := c.e.taker; st != nil {
+		outcome := "refused"
+		if keyed {
+			reason += " (keyed)"
+		}
+		if err := st.Audit(context.WithoutCancel(ctx), store.AuditRecord{Time: c.e.now(), Kind: "callback",
+			Caller: number, Outcome: outcome, Reason: reason}); err != nil {
+			c.e.log.Error("callback refusal not audited", "call_id", c.rec.CallID, "err", err)
+		}
+	}
+	c.silence()
+	c.playNamed(c.sysPrompt(promptCallbackRefused)) // then the music again (playedEvent)
+	return nil
+}
