@@ -93,8 +93,11 @@ func isNumber(s string) bool {
 }
 
 // isUserName reports whether s is a plain SIP user name (a registered softphone's account):
-// letters, digits and - _ . only.
+// letters, digits and - _ . only, or a number (a leading "+").
 func isUserName(s string) bool {
+	if isNumber(s) {
+		return true
+	}
 	if s == "" {
 		return false
 	}
