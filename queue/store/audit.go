@@ -19,6 +19,8 @@ type AuditRecord struct {
 	Account string    `json:"account"`
 	Outcome string    `json:"outcome"`          // e.g. "frozen", "refused"
 	Reason  string    `json:"reason,omitempty"` // e.g. "rate-limit", "wrong-check", "unknown-account"
+	// Source is the IP address the call's signalling came from, for per-source limits.
+	Source string `json:"source,omitempty"`
 }
 
 // Audit appends a record to the audit log.
@@ -27,8 +29,8 @@ func (db *DB) Audit(ctx context.Context, r AuditRecord) error {
 		return errors.New("store: audit: time, kind and outcome are required")
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, kind, caller, account, outcome, reason)
-			VALUES (?, ?, ?, ?, ?, ?)`, ms(r.Time), r.Kind, r.Caller, r.Account, r.Outcome, r.Reason)
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, kind, caller, account, outcome, reason, source)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, ms(r.Time), r.Kind, r.Caller, r.Account, r.Outcome, r.Reason, r.Source)
 		return err
 	})
 	if err != nil {
@@ -44,6 +46,7 @@ type AuditFilter struct {
 	Caller  string
 	Account string
 	Outcome string
+	Source  string
 	Limit   int // ListAudit only
 }
 
@@ -69,6 +72,9 @@ func (f AuditFilter) where() (string, []any) {
 	if f.Outcome != "" {
 		add("outcome = ?", f.Outcome)
 	}
+	if f.Source != "" {
+		add("source = ?", f.Source)
+	}
 	if len(where) == 0 {
 		return "", nil
 	}
@@ -89,7 +95,7 @@ func (db *DB) CountAudit(ctx context.Context, f AuditFilter) (int, error) {
 // ListAudit returns the records f selects, newest first.
 func (db *DB) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
 	where, args := f.where()
-	q := `SELECT id, at, kind, caller, account, outcome, reason FROM audit_log` + where + ` ORDER BY at DESC, id DESC`
+	q := `SELECT id, at, kind, caller, account, outcome, reason, source FROM audit_log` + where + ` ORDER BY at DESC, id DESC`
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -103,7 +109,7 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, erro
 	for rows.Next() {
 		var r AuditRecord
 		var at int64
-		if err := rows.Scan(&r.ID, &at, &r.Kind, &r.Caller, &r.Account, &r.Outcome, &r.Reason); err != nil {
+		if err := rows.Scan(&r.ID, &at, &r.Kind, &r.Caller, &r.Account, &r.Outcome, &r.Reason, &r.Source); err != nil {
 			return nil, fmt.Errorf("store: list audit: %w", err)
 		}
 		r.Time = fromMS(at)

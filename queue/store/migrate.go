@@ -94,6 +94,11 @@ CREATE INDEX audit_log_account ON audit_log (kind, account, at);
 CREATE INDEX callbacks_number_created ON callbacks (caller_number, created_at);
 CREATE INDEX callbacks_queue_created ON callbacks (queue, created_at);
 `,
+	// 3: audited attempts carry the source address, for per-source limits.
+	`
+ALTER TABLE audit_log ADD COLUMN source TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_log_source ON audit_log (kind, source, at);
+`,
 }
 
 // migrate applies the missing migrations in one write transaction, so that

@@ -76,7 +76,7 @@ func TestOpen_SchemaAndPragmas(t *testing.T) {
 		versions = append(versions, v)
 	}
 	rows.Close()
-	if want := []int{1, 2}; !slices.Equal(versions, want) {
+	if want := []int{1, 2, 3}; !slices.Equal(versions, want) {
 		t.Errorf("schema versions %v, want %v", versions, want)
 	}
 	// Readers cannot write.
@@ -570,7 +570,7 @@ func TestAudit(t *testing.T) {
 	recs := []AuditRecord{
 		{Time: t0, Kind: "freeze", Caller: "+100", Account: "a", Outcome: "frozen"},
 		{Time: at(time.Second), Kind: "freeze", Caller: "+100", Account: "a", Outcome: "refused", Reason: "rate-limit"},
-		{Time: at(2 * time.Second), Kind: "freeze", Caller: "+200", Outcome: "refused", Reason: "unknown-account"},
+		{Time: at(2 * time.Second), Kind: "freeze", Caller: "+200", Outcome: "refused", Reason: "unknown-account", Source: "192.0.2.7"},
 	}
 	for _, r := range recs {
 		if err := db.Audit(ctx, r); err != nil {
@@ -583,8 +583,11 @@ func TestAudit(t *testing.T) {
 	if n, err := db.CountAudit(ctx, AuditFilter{Kind: "freeze", Caller: "+100", Since: at(time.Second)}); err != nil || n != 1 {
 		t.Errorf("count: %d, %v", n, err)
 	}
+	if n, err := db.CountAudit(ctx, AuditFilter{Kind: "freeze", Source: "192.0.2.7"}); err != nil || n != 1 {
+		t.Errorf("count by source: %d, %v", n, err)
+	}
 	list, err := db.ListAudit(ctx, AuditFilter{Outcome: "refused", Limit: 10})
-	if err != nil || len(list) != 2 || list[0].Reason != "unknown-account" || !list[1].Time.Equal(at(time.Second)) {
+	if err != nil || len(list) != 2 || list[0].Reason != "unknown-account" || list[0].Source != "192.0.2.7" || !list[1].Time.Equal(at(time.Second)) {
 		t.Errorf("list: %+v, %v", list, err)
 	}
 }
