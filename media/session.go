@@ -37,6 +37,10 @@ const (
 	// expireEvery is how many audio packets pass between DTMF expiry
 	// checks (16 × 20 ms).
 	expireEvery = 16
+	// latchHoldOff is how long a source latched by its IP address (not the
+	// SDP address itself) must have been silent before another candidate
+	// replaces it (see SessionConfig.Remote).
+	latchHoldOff = 2 * time.Second
 )
 
 // SessionConfig describes the RTP stream of one call leg, usually taken
@@ -48,10 +52,35 @@ type SessionConfig struct {
 	// DTMFPT is the telephone-event payload type (RFC 4733 §7.1.1); 0 means
 	// it was not negotiated: no event is sent or looked for.
 	DTMFPT uint8
-	// Remote is where to send RTP until the peer is heard. The first
-	// source a valid RTP packet comes from replaces it for good (symmetric
-	// RTP latching, RFC 4961); packets from other sources are then ignored.
+	// Remote is the address the far end's SDP names for its RTP: where RTP
+	// is sent until a source is latched, and the source expected. RTP is
+	// symmetric (RFC 4961): the reader accepts one source at a time and
+	// the writer sends to it. Latching, hardened against the hijack RFC 7362
+	// warns of:
+	//   - Remote itself (as updated by Renegotiate) is latched by its first
+	//     valid packet, replacing any source latched before, and stays.
+	//   - Until Remote has been heard, a source whose IP is Remote's or
+	//     PeerIP, on any port (a NAT rewrites ports), is latched by its first
+	//     valid packet when no source is; another such source replaces it
+	//     only once it has sent nothing for 2 s (latchHoldOff), counted from
+	//     the first packet of a newcomer after its last one.
+	//   - A source with any other IP is never latched. Its packets are dropped
+	//     before parsing and counted in PacketsForeign; their audio and key
+	//     presses (RFC 4733 or in-band) reach neither Digits, OnAudio nor a
+	//     bridge.
+	// So a stranger who merely sends first gets nothing and injects nothing.
+	// With neither Remote nor PeerIP set, any source is a candidate.
 	Remote netip.AddrPort
+	// PeerIP is the address the call's control channel came from (for a
+	// far end behind NAT, the NAT's public address): RTP from it, on any
+	// port, may be latched while Remote is silent (see Remote). Zero means
+	// unknown: only Remote's IP is trusted.
+	PeerIP netip.Addr
+	// Muted starts the session muted (see SetMuted): nothing is sent until
+	// SetMuted(false), for instance before the far end has confirmed the
+	// session, so that an unconfirmed answer streams nothing to whatever
+	// address it names.
+	Muted bool
 	// OnAudio, when set, is called on the reader goroutine with the payload
 	// of each received audio packet. The slice is reused for the next
 	// packet: copy what you keep, and return quickly.
@@ -69,7 +98,8 @@ type SessionStats struct {
 	BytesIn        uint64 // their size, headers included
 	PacketsOut     uint64 // RTP packets sent
 	BytesOut       uint64 // their size, headers included
-	PacketsIgnored uint64 // malformed, from a foreign source, or of an unknown payload type
+	PacketsIgnored uint64 // malformed, from a source not accepted, or of an unknown payload type
+	PacketsForeign uint64 // the part of PacketsIgnored from a source not accepted (see SessionConfig.Remote)
 	SendErrors     uint64 // failed writes
 	DigitsDropped  uint64 // key presses lost because Digits was full
 	DTMFTimeouts   uint64 // events whose end packet never came
@@ -80,10 +110,10 @@ type SessionStats struct {
 }
 
 type sessionCounters struct {
-	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
-	ignored, sendErrors, digitsDropped       atomic.Uint64
-	dtmfTimeouts                             atomic.Uint64
-	inband                                   [6]atomic.Uint64 // InbandStats, field by field
+	packetsIn, bytesIn, packetsOut, bytesOut    atomic.Uint64
+	ignored, foreign, sendErrors, digitsDropped atomic.Uint64
+	dtmfTimeouts                                atomic.Uint64
+	inband                                      [6]atomic.Uint64 // InbandStats, field by field
 }
 
 // playback is one Play or Loop call: prompts played back to back, once
@@ -116,6 +146,9 @@ type Session struct {
 	quit   chan struct{}
 	playID atomic.Uint64
 	stats  sessionCounters
+	peerIP netip.Addr       // SessionConfig.PeerIP, unmapped
+	now    func() time.Time // the receive path's clock; a seam for tests
+	muted  atomic.Bool
 
 	// mu guards the hand-over to the writer, checked once per tick, and
 	// the lifecycle fields.
@@ -137,7 +170,7 @@ type Session struct {
 	link atomic.Pointer[bridgeLink]
 
 	// Renegotiated by a re-INVITE (Renegotiate): the telephone-event payload type, whether
-	// the in-band detector runs, and a request to latch afresh to the next source heard.
+	// the in-band detector runs, and a request to latch afresh (the SDP address changed).
 	dtmfPT   atomic.Uint32
 	inbandOn atomic.Bool
 	relatch  atomic.Bool
@@ -151,8 +184,15 @@ type receiver struct {
 	pkt     rtp.Packet // reused: Unmarshal does not allocate into it
 	latched bool
 	source  netip.AddrPort
-	dtmf    DTMFReceiver
-	count   uint32 // audio packets since the last expiry check
+	viaSDP  bool   // source is the SDP address: nothing replaces it
+	heard   uint32 // valid packets from source, mod 2³²
+	// A candidate challenges a source latched by IP: quietSince is the time
+	// of its first packet after the source's packet number quietMark.
+	quiet      bool
+	quietSince time.Time
+	quietMark  uint32
+	dtmf       DTMFReceiver
+	count      uint32 // audio packets since the last expiry check
 
 	inband     *InbandDetector // nil unless SessionConfig.Inband
 	inbandSeen InbandStats     // its counters as last published
@@ -166,6 +206,7 @@ type sender struct {
 	hdr     rtp.Header
 	ts      uint32 // RTP clock: timestamp of the current 20 ms slot
 	marker  bool   // next audio packet starts a talkspurt
+	muted   bool   // this slot sends nothing (SetMuted)
 
 	play   *playback
 	pi, fi int // prompt and frame index in play
@@ -203,8 +244,11 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 		quit:      make(chan struct{}),
 		remote:    unmap(cfg.Remote),
 		signalled: unmap(cfg.Remote),
+		peerIP:    cfg.PeerIP.Unmap(),
 		sendQ:     make([]digitReq, 0, sendQueue),
+		now:       time.Now,
 	}
+	s.muted.Store(cfg.Muted)
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		s.local = unmap(a.AddrPort())
 	}
@@ -281,16 +325,16 @@ func (s *Session) Close() error {
 }
 
 // Renegotiate applies a re-INVITE's new answer (RFC 3264 §8) without a gap in the stream:
-// where RTP goes (latching afresh to the next source heard), the telephone-event payload
-// type (0: none) and whether in-band tones are listened for. The codec stays: the caller
-// answers a re-INVITE with the current one or refuses it.
+// the SDP address (when it changes, RTP goes there and the latch starts afresh under the
+// rule of SessionConfig.Remote; the same address keeps the latch, as for a NAT'd peer on
+// hold and resume), the telephone-event payload type (0: none) and whether in-band tones
+// are listened for. The codec stays: the caller answers a re-INVITE with the current one
+// or refuses it.
 func (s *Session) Renegotiate(remote netip.AddrPort, dtmfPT uint8, inband bool) {
+	remote = unmap(remote)
 	s.mu.Lock()
-	if remote.IsValid() {
-		s.signalled = unmap(remote)
-	}
-	if remote.IsValid() && remote != s.remote {
-		s.remote = remote
+	if remote.IsValid() && remote != s.signalled {
+		s.signalled, s.remote = remote, remote
 		s.relatch.Store(true)
 	}
 	s.mu.Unlock()
@@ -298,13 +342,16 @@ func (s *Session) Renegotiate(remote netip.AddrPort, dtmfPT uint8, inband bool) 
 	s.inbandOn.Store(inband)
 }
 
-// fromSignalled reports whether from is the address the far end's SDP names. Only called
-// for a packet from a source other than the latched one, so not on the steady path.
-func (s *Session) fromSignalled(from netip.AddrPort) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.signalled.IsValid() && from == s.signalled
-}
+// SetMuted mutes or unmutes the writer. While muted it sends nothing at all,
+// neither audio nor telephone-events, and uses no sequence number; everything
+// else goes on with the clock: the RTP timestamp advances by a frame per
+// 20 ms slot, playbacks advance silently (and are reported on Done when they
+// end), key presses queued by SendDigit or SendTone and relayed by a bridge
+// are used up unsent. The first packet after unmuting follows the last one
+// sent in sequence, with the marker bit (a new talkspurt, RFC 3551 §4.1) and
+// the current timestamp. Receiving is unaffected. It never blocks; it takes
+// effect from the next slot.
+func (s *Session) SetMuted(on bool) { s.muted.Store(on) }
 
 // current is the session's configuration as last negotiated.
 func (s *Session) current() SessionConfig {
@@ -320,8 +367,8 @@ func (s *Session) current() SessionConfig {
 // LocalAddr returns the socket's local address.
 func (s *Session) LocalAddr() netip.AddrPort { return s.local }
 
-// Remote returns where RTP is sent: the configured remote, or the latched
-// source once the peer has been heard.
+// Remote returns where RTP is sent: the SDP address, or the latched source
+// once one has been heard (see SessionConfig.Remote).
 func (s *Session) Remote() netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -452,6 +499,7 @@ func (s *Session) Stats() SessionStats {
 		PacketsOut:     c.packetsOut.Load(),
 		BytesOut:       c.bytesOut.Load(),
 		PacketsIgnored: c.ignored.Load(),
+		PacketsForeign: c.foreign.Load(),
 		SendErrors:     c.sendErrors.Load(),
 		DigitsDropped:  c.digitsDropped.Load(),
 		DTMFTimeouts:   c.dtmfTimeouts.Load(),
@@ -494,23 +542,23 @@ func (s *Session) readOne(buf []byte) error {
 	return nil
 }
 
-// receive handles one datagram: latch, parse, demultiplex by payload type.
-// It must not allocate.
+// receive handles one datagram: admit its source, parse, latch, demultiplex
+// by payload type. It must not allocate.
 func (s *Session) receive(b []byte, from netip.AddrPort) {
 	r := &s.rx
 	from = unmap(from)
-	if r.latched && s.relatch.Load() && s.relatch.CompareAndSwap(true, false) {
-		r.latched = false // a re-INVITE moved the far end: latch to whoever speaks next
+	if s.relatch.Load() && s.relatch.CompareAndSwap(true, false) {
+		r.latched = false // a re-INVITE moved the far end: latch afresh
 	}
-	if r.latched && from != r.source {
-		if !s.fromSignalled(from) {
+	steady := r.latched && from == r.source
+	viaSDP := false
+	if !steady {
+		var ok bool
+		if ok, viaSDP = s.admit(from); !ok {
+			s.stats.foreign.Add(1)
 			s.stats.ignored.Add(1)
 			return
 		}
-		// The address the far end's SDP names speaks: it wins over whoever was heard
-		// first (a stray stream to a reused port, a forged first packet). A peer behind
-		// NAT never sends from its SDP address, so its latch stays.
-		r.latched = false
 	}
 	// RFC 3550 §5.1: version 2. The check also keeps junk away from
 	// Unmarshal, whose errors allocate.
@@ -522,8 +570,10 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 		s.stats.ignored.Add(1)
 		return
 	}
-	if !r.latched {
-		r.latched, r.source = true, from
+	if steady {
+		r.heard++
+	} else {
+		r.latched, r.source, r.viaSDP, r.heard, r.quiet = true, from, viaSDP, 0, false
 		s.mu.Lock()
 		s.remote = from
 		s.mu.Unlock()
@@ -534,7 +584,7 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 	dtmfPT := uint8(s.dtmfPT.Load())
 	switch pt := r.pkt.PayloadType; {
 	case dtmfPT != 0 && pt == dtmfPT:
-		now := time.Now()
+		now := s.now()
 		key, ok := r.dtmf.Packet(r.pkt.SSRC, r.pkt.Timestamp, r.pkt.Payload, now)
 		if ok {
 			s.deliver(Digit{Key: key, Mode: ModeRFC4733, At: now})
@@ -558,12 +608,44 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 		}
 		if dtmfPT != 0 {
 			if r.count++; r.count >= expireEvery {
-				s.expire(time.Now())
+				s.expire(s.now())
 			}
 		}
 	default:
 		s.stats.ignored.Add(1)
 	}
+}
+
+// admit decides whether from, which is not the latched source, may be
+// latched by a valid packet, and whether it is the SDP address: the rule of
+// SessionConfig.Remote. It runs on the reader goroutine, for packets from a
+// source other than the latched one only (it takes the lock).
+func (s *Session) admit(from netip.AddrPort) (ok, viaSDP bool) {
+	r := &s.rx
+	s.mu.Lock()
+	sdp := s.signalled
+	s.mu.Unlock()
+	switch ip := from.Addr(); {
+	case sdp.IsValid() && from == sdp:
+		return true, true // (a) the SDP address wins and stays
+	case r.latched && r.viaSDP:
+		return false, false
+	case (sdp.IsValid() || s.peerIP.IsValid()) &&
+		(!sdp.IsValid() || ip != sdp.Addr()) && (!s.peerIP.IsValid() || ip != s.peerIP):
+		return false, false // (c) a stranger
+	case !r.latched:
+		return true, false // (b) a candidate, nothing latched
+	}
+	// (b) a candidate against a source latched by IP: it wins once that
+	// source has sent nothing for latchHoldOff, counted from the first
+	// candidate packet after its last one. The clock is read here only, so
+	// the steady path just counts.
+	now := s.now()
+	if !r.quiet || r.heard != r.quietMark {
+		r.quiet, r.quietSince, r.quietMark = true, now, r.heard
+		return false, false
+	}
+	return now.Sub(r.quietSince) >= latchHoldOff, false
 }
 
 // deliver hands a key press to Digits without blocking. While bridged
@@ -592,7 +674,7 @@ func (s *Session) detect(payload []byte) {
 		}
 		payload = payload[n:]
 		for key, ok := r.inband.Process(r.pcm[:n]); ok; key, ok = r.inband.Process(nil) {
-			s.deliver(Digit{Key: key, Mode: ModeInband, At: time.Now(), Delay: r.inband.Delay()})
+			s.deliver(Digit{Key: key, Mode: ModeInband, At: s.now(), Delay: r.inband.Delay()})
 		}
 	}
 	if st := r.inband.Stats(); st != r.inbandSeen {
@@ -636,7 +718,8 @@ func (s *Session) writeLoop() {
 // frame, else, while bridged, the other leg's audio, else silence. The RTP
 // clock advances by one frame per slot whatever is sent (RFC 3550 §5.1).
 // Key presses relayed by a bridge go before those of SendDigit and
-// SendTone. It must not allocate.
+// SendTone. While muted, the slot runs the same but sends nothing. It must
+// not allocate.
 func (s *Session) tick() {
 	w := &s.tx
 	var q *relayQueue
@@ -666,6 +749,9 @@ func (s *Session) tick() {
 	}
 	remote := s.remote
 	s.mu.Unlock()
+	if w.muted = s.muted.Load(); w.muted {
+		w.marker = true // the stream resumes with a new talkspurt
+	}
 
 	audio := !w.event || w.tone != nil
 	if w.event {
@@ -776,10 +862,10 @@ func (s *Session) sendEvent(remote netip.AddrPort) {
 
 // send writes one RTP packet, with the next sequence number (RFC 3550
 // §5.1), to remote and reports whether it went out. Nothing is sent, and no
-// sequence number used, before a remote is known.
+// sequence number used, before a remote is known or while muted.
 func (s *Session) send(remote netip.AddrPort, pt uint8, marker bool, ts uint32, payload []byte) bool {
 	w := &s.tx
-	if !remote.IsValid() {
+	if !remote.IsValid() || w.muted {
 		return false
 	}
 	w.hdr.PayloadType, w.hdr.Marker, w.hdr.Timestamp = pt, marker, ts

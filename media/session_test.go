@@ -337,8 +337,10 @@ func TestSession_SendDigitReportsOnce(t *testing.T) {
 }
 
 // TestSession_Latching: the SDP address is wrong (a peer behind NAT); the
-// first packet from the real peer redirects our stream to it (symmetric RTP),
-// and other sources are ignored afterwards.
+// first packet from the real peer, on the SDP address's IP (all of these
+// sockets are on 127.0.0.1), redirects our stream to it (symmetric RTP), and
+// other sources are ignored while it talks. latch_test.go has the rule with
+// distinct IPs.
 func TestSession_Latching(t *testing.T) {
 	t.Parallel()
 	ca, cb, wrong := listen(t), listen(t), listen(t)
@@ -369,12 +371,12 @@ func TestSession_Latching(t *testing.T) {
 	// A packet from another source (neither the latched one nor the SDP's) does not
 	// move the latch.
 	other := listen(t)
-	before := a.Stats().PacketsIgnored
+	before := a.Stats().PacketsForeign
 	pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 9}, Payload: make([]byte, FrameSize)}).Marshal()
 	if _, err := other.WriteToUDPAddrPort(pkt, addr(ca)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "foreign packet ignored", func() bool { return a.Stats().PacketsIgnored > before })
+	eventually(t, "foreign packet ignored", func() bool { return a.Stats().PacketsForeign > before })
 	if a.Remote() != addr(cb) {
 		t.Fatalf("remote moved to %v", a.Remote())
 	}
@@ -569,8 +571,8 @@ func BenchmarkSessionReceiveSocket(b *testing.B) {
 	}
 }
 
-// TestSession_SignalledAddressWinsTheLatch: a stray stream reaches the port first (a
-// previous call's peer still sending to a reused port, or a forged packet) and is latched;
+// TestSession_SignalledAddressWinsTheLatch: a stray stream from the SDP address's IP
+// reaches the port first (a previous call's peer still sending to a reused port) and is latched;
 // as soon as the address the SDP names speaks, the stream goes to it instead, and the
 // stray source is ignored from then on.
 func TestSession_SignalledAddressWinsTheLatch(t *testing.T) {
