@@ -369,7 +369,15 @@ func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err
 	mode, trunk, lang := e.cfg.DTMF.resolve(info.Source, info.Caller.User)
 	rec.DTMFMode, rec.Language = mode, lang
 	policy := newCallDTMF(mode, neg.DTMFPT != 0)
-	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote, Inband: policy.inband})
+	// Muted until the ACK: an INVITE's SDP can name anyone's address, and nothing goes there
+	// before the caller confirms the answer (no reflection). RTP is latched only from the
+	// SDP address or the address the INVITE came from (no hijack by whoever sends first).
+	var peerIP netip.Addr
+	if ap, err := netip.ParseAddrPort(info.Source); err == nil {
+		peerIP = ap.Addr().Unmap()
+	}
+	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote,
+		PeerIP: peerIP, Inband: policy.inband, Muted: true})
 	sess.Start(ctx)
 	defer func() {
 		sess.Close()
@@ -380,11 +388,12 @@ func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err
 		info.reinvite.ready(local, neg.Codec, mode, sess)
 		policies = info.reinvite.policy
 	}
-	if err := leg.Answer(ctx, answer); err != nil {
+	if err := leg.Answer(ctx, answer); err != nil { // returns once the ACK is in
 		rec.Outcome = outcomeFromCause(context.Cause(ctx), OutcomeError)
 		e.finish(rec, err)
 		return err // sip already says "call <id>: answer: ..."
 	}
+	sess.SetMuted(false)
 	c := &call{e: e, leg: answered{leg}, m: sess, menu: menu, rec: rec, info: info.Info,
 		dtmf: policy, policies: policies, keys: keyFilter{window: e.dedupeWindow()}, trunk: trunk}
 	return e.runCall(ctx, c, newMenuPhase(menu))

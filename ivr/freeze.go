@@ -23,8 +23,13 @@ type FreezeConfig struct {
 	Accounts string `mapstructure:"accounts"`
 	// Window: freezes of one account within it are one freeze, with one reference; default 10m.
 	Window time.Duration `mapstructure:"window"`
-	// CheckDigits asks the caller for that many digits of their ID before freezing (0: no check).
+	// CheckDigits asks the caller for that many digits of their ID before freezing (0: no
+	// check). A caller whose identity no trusted trunk vouched for is always asked, for at
+	// least UntrustedCheckDigits digits: a From header is a claim anyone can write.
 	CheckDigits int `mapstructure:"check_digits"`
+	// TrustFrom believes the From caller ID as if a trusted trunk had asserted it, so that
+	// untrusted callers skip the check. Only for closed networks and tests; default off.
+	TrustFrom bool `mapstructure:"trust_from"`
 	// KeyTimeout is how long the lane waits for keys; default 8s.
 	KeyTimeout time.Duration   `mapstructure:"key_timeout"`
 	RateLimit  FreezeRateLimit `mapstructure:"rate_limit"`
@@ -37,10 +42,17 @@ type FreezeConfig struct {
 
 // FreezeRateLimit bounds freeze attempts, counted in the audit log.
 type FreezeRateLimit struct {
-	PerCaller  int           `mapstructure:"per_caller"`  // attempts per caller ID per period; default 5
-	PerAccount int           `mapstructure:"per_account"` // attempts per account per period; default 5
-	Period     time.Duration `mapstructure:"period"`      // default 1h
+	PerCaller  int `mapstructure:"per_caller"`  // attempts per caller ID per period; default 5
+	PerAccount int `mapstructure:"per_account"` // attempts per account per period; default 5
+	// PerSource bounds attempts per signalling source address per period, for calls that
+	// do not come from a trunk (a trunk carries every caller of a carrier); default 20.
+	PerSource int           `mapstructure:"per_source"`
+	Period    time.Duration `mapstructure:"period"` // default 1h
 }
+
+// UntrustedCheckDigits is the least number of check digits asked of a caller whose
+// identity is not vouched for.
+const UntrustedCheckDigits = 4
 
 // Validate reports every problem, naming the config key.
 func (c FreezeConfig) Validate() error {
@@ -121,6 +133,9 @@ func (e *Engine) EnableFreeze(ctx context.Context, l FreezeLane) {
 	if c.RateLimit.PerAccount == 0 {
 		c.RateLimit.PerAccount = 5
 	}
+	if c.RateLimit.PerSource == 0 {
+		c.RateLimit.PerSource = 20
+	}
 	if c.RateLimit.Period == 0 {
 		c.RateLimit.Period = time.Hour
 	}
@@ -162,7 +177,7 @@ type webhookBody struct {
 
 // freeze records a freeze of account for the caller, or says why not. A freeze of the same
 // account within the window returns that freeze's reference (duplicate presses, two calls).
-func (f *freezer) freeze(ctx context.Context, account, caller, callID string) (ref, refused string, err error) {
+func (f *freezer) freeze(ctx context.Context, account, caller, source, callID string) (ref, refused string, err error) {
 	now := f.now()
 	rl := f.lane.Config.RateLimit
 	since := now.Add(-rl.Period)
@@ -194,18 +209,39 @@ func (f *freezer) freeze(ctx context.Context, account, caller, callID string) (r
 	if !created {
 		outcome = "duplicate"
 	}
-	f.audit(ctx, caller, account, outcome, "")
+	f.audit(ctx, caller, account, source, outcome, "")
 	return fr.Reference, "", nil
 }
 
 // audit appends an attempt to the audit log; a failure is logged, never hidden.
-func (f *freezer) audit(ctx context.Context, caller, account, outcome, reason string) {
+func (f *freezer) audit(ctx context.Context, caller, account, source, outcome, reason string) {
 	f.metrics.freezes.WithLabelValues(outcome, reason).Inc()
 	err := f.lane.Store.Audit(ctx, store.AuditRecord{Time: f.now(), Kind: "freeze", Caller: caller,
-		Account: account, Outcome: outcome, Reason: reason})
+		Account: account, Outcome: outcome, Reason: reason, Source: source})
 	if err != nil {
 		f.log.Error("freeze audit", "err", err, "caller", caller, "account", account, "outcome", outcome)
 	}
+}
+
+// auditKindAttempt marks a lane entered from a source address that per-source limits count:
+// every attempt, whether or not the caller went on to key anything.
+const auditKindAttempt = "freeze_attempt"
+
+// attemptFrom counts a lane attempt from source (an IP address) and reports whether the
+// source had already reached the per-source limit within the period (the refused attempt
+// is then audited by the lane, not counted here). Calls from a trunk (source "") are not
+// limited by source.
+func (f *freezer) attemptFrom(ctx context.Context, source, caller string) (limited bool, err error) {
+	if source == "" {
+		return false, nil
+	}
+	rl := f.lane.Config.RateLimit
+	n, err := f.lane.Store.CountAudit(ctx, store.AuditFilter{Since: f.now().Add(-rl.Period), Kind: auditKindAttempt, Source: source})
+	if err != nil || n >= rl.PerSource {
+		return err == nil, err
+	}
+	return false, f.lane.Store.Audit(ctx, store.AuditRecord{Time: f.now(), Kind: auditKindAttempt, Caller: caller,
+		Outcome: "started", Source: source})
 }
 
 func (f *freezer) exists(account string) bool {

@@ -27,6 +27,7 @@ type metrics struct {
 	webhooks      *prometheus.CounterVec
 	freezeRecord  prometheus.Histogram
 	freezeConfirm prometheus.Histogram
+	rtpForeign    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -52,6 +53,10 @@ func newMetrics() *metrics {
 			Name: "hotline_dtmf_ignored_total",
 			Help: "Key presses on a path the call's DTMF mode does not listen to.",
 		}, []string{"mode"}),
+		rtpForeign: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotline_rtp_foreign_packets_total",
+			Help: "RTP packets dropped because they came from an address the call does not accept (neither the SDP's address nor the signalling's).",
+		}),
 		digitsDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hotline_dtmf_dropped_total",
 			Help: "Key presses dropped because the call was not reading them fast enough.",
@@ -108,7 +113,7 @@ func newMetrics() *metrics {
 			Help: "Config reloads by result (ok, refused).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads, m.callbacks, m.queueWaiting, m.queueAgents, m.queueWait, m.freezes, m.webhooks, m.freezeRecord, m.freezeConfirm,
+	m.reg.MustRegister(m.callsActive, m.callsTotal, m.digits, m.duplicates, m.digitsIgnored, m.digitsDropped, m.rfcTimeouts, m.inbandRejects, m.infoRejected, m.reloads, m.callbacks, m.queueWaiting, m.queueAgents, m.queueWait, m.freezes, m.webhooks, m.freezeRecord, m.freezeConfirm, m.rtpForeign,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,6 +121,7 @@ func newMetrics() *metrics {
 // addSession folds a finished call's media counters into the metrics.
 func (m *metrics) addSession(st media.SessionStats) {
 	m.digitsDropped.Add(float64(st.DigitsDropped))
+	m.rtpForeign.Add(float64(st.PacketsForeign))
 	m.rfcTimeouts.Add(float64(st.DTMFTimeouts))
 	for reason, n := range map[string]uint64{
 		"twist":     st.Inband.TwistRejects,

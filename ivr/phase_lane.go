@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"net"
 	"strings"
 	"time"
 
@@ -24,13 +25,40 @@ func newLanePhase() *lanePhase { return &lanePhase{} }
 
 func (*lanePhase) name() string { return "lane" }
 
+// freezeSource is the address per-source freeze limits count the call under: the IP its
+// signalling came from, or "" for a call from a trunk (which carries a carrier's callers)
+// and for outbound calls.
+func (c *call) freezeSource() string {
+	if c.rec.Trunk != "" || c.rec.Direction != DirectionInbound {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(c.rec.Source); err == nil {
+		return host
+	}
+	return c.rec.Source
+}
+
 func (p *lanePhase) enter(ctx context.Context, c *call) error {
 	f := c.e.freeze
-	p.l = newLane(f.lane.Config.CheckDigits, f.lane.Config.KeyTimeout)
-	p.l.offerAgent = f.lane.Config.RecoveryQueue != "" && c.e.dispatch != nil
+	cfg := f.lane.Config
+	check := cfg.CheckDigits
+	if !c.rec.Trusted && !cfg.TrustFrom {
+		// Anyone can write a From header: whoever calls must show the account's check
+		// digits, however the account was identified.
+		check = max(check, UntrustedCheckDigits)
+	}
+	p.l = newLane(check, cfg.KeyTimeout)
+	p.l.offerAgent = cfg.RecoveryQueue != "" && c.e.dispatch != nil
 	c.rec.Freeze = &FreezeRecord{}
 	if c.lastKeyAt.IsZero() {
 		c.lastKeyAt = c.e.now()
+	}
+	limited, err := f.attemptFrom(ctx, c.freezeSource(), c.callerID())
+	if err != nil { // the lane goes on: a store fault must not block the urgent path
+		c.e.log.Error("freeze attempt not counted", "call_id", c.rec.CallID, "err", err)
+	}
+	if limited {
+		return p.do(ctx, c, p.l.end([]string{PromptFreezeRefused, PromptFreezeGoodbye}, OutcomeFreezeRefused, "rate-limit-source"))
 	}
 	// Caller-ID identification happens at once.
 	return p.do(ctx, c, p.l.start(f.lane.Accounts.byCallerID(c.callerID())))
@@ -66,7 +94,7 @@ func (p *lanePhase) do(ctx context.Context, c *call, act laneAct) error {
 		}
 		if act.Audit != "" {
 			fr.Refused = act.Audit
-			f.audit(context.WithoutCancel(ctx), c.callerID(), p.l.account, "refused", act.Audit)
+			f.audit(context.WithoutCancel(ctx), c.callerID(), p.l.account, c.freezeSource(), "refused", act.Audit)
 		}
 		switch {
 		case act.Lookup != "":
@@ -79,7 +107,7 @@ func (p *lanePhase) do(ctx context.Context, c *call, act laneAct) error {
 			fr.Account = act.Freeze
 			// The caller may hang up now: the freeze must still be recorded (and audited).
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			ref, refused, err := f.freeze(fctx, act.Freeze, c.callerID(), c.rec.CallID)
+			ref, refused, err := f.freeze(fctx, act.Freeze, c.callerID(), c.freezeSource(), c.rec.CallID)
 			cancel()
 			if err != nil {
 				c.e.log.Error("freeze not recorded", "call_id", c.rec.CallID, "account", act.Freeze, "err", err)

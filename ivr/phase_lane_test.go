@@ -13,7 +13,18 @@ import (
 
 // enableTestFreeze turns the freeze lane on over a real SQLite file: account A1 is caller
 // +200's, A2 has no caller ID.
+//
+// The lane believes the From caller ID here (freeze.trust_from), as a carrier's asserted
+// identity; enableStrictFreeze keeps the default, where From is a claim.
 func enableTestFreeze(t *testing.T, e *Engine, cfg FreezeConfig) *store.DB {
+	t.Helper()
+	cfg.TrustFrom = true
+	return enableStrictFreeze(t, e, cfg)
+}
+
+// enableStrictFreeze is enableTestFreeze with the default trust: only a trusted trunk's
+// asserted identity is believed.
+func enableStrictFreeze(t *testing.T, e *Engine, cfg FreezeConfig) *store.DB {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "hotline.db"))
 	must(t, err)

@@ -60,7 +60,7 @@ func TestWebhook_FreezeDeliveredOnceAfterARetry(t *testing.T) {
 		}
 	}
 	t.Cleanup(stop) // before the store and the server close
-	e.EnableFreeze(ctx, FreezeLane{Store: db, Accounts: accs, Config: FreezeConfig{Enabled: true,
+	e.EnableFreeze(ctx, FreezeLane{Store: db, Accounts: accs, Config: FreezeConfig{Enabled: true, TrustFrom: true,
 		Webhook: WebhookConfig{URL: srv.URL + "/freeze", Secret: secret, MinBackoff: 10 * time.Millisecond}}})
 
 	p := dial(ctx, e, "c1", "+200")
