@@ -46,6 +46,13 @@ func waitCallback(t *testing.T, s *server, state string) storedCallback {
 // hang up.
 func takeCallback(t *testing.T, ctx context.Context, s *server, cfg string) {
 	t.Helper()
+	takeCallbackKeyed(t, ctx, s, cfg, "")
+}
+
+// takeCallbackKeyed is takeCallback where the queue dials through a trunk and carol, whose
+// caller ID nobody vouches for, is asked for the number to call and keys it in.
+func takeCallbackKeyed(t *testing.T, ctx context.Context, s *server, cfg, number string) {
+	t.Helper()
 	l, _ := loadConfig(cfg)
 	menu, err := buildMenu(l)
 	if err != nil {
@@ -58,6 +65,12 @@ func takeCallback(t *testing.T, ctx context.Context, s *server, cfg string) {
 		t.Fatal(err)
 	}
 	p.Press(ctx, "1")
+	if number != "" {
+		if _, err := p.WaitPrompt(ctx, "queue/en/callback_enter_number"); err != nil {
+			t.Fatal(err)
+		}
+		p.Press(ctx, number+"#")
+	}
 	if _, err := p.WaitPrompt(ctx, "queue/en/callback_confirmed"); err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,7 @@ type Config struct {
 var scalarDefaults = map[string]any{
 	"sip.listen":                 "127.0.0.1:5060",
 	"sip.user_agent":             "Hotline",
+	"sip.allow":                  []string{},
 	"media.rtp_address":          "127.0.0.1",
 	"media.rtp_port_min":         10000,
 	"media.rtp_port_max":         20000,
@@ -62,6 +63,7 @@ var scalarDefaults = map[string]any{
 	"admin.hosts":                []string{},
 	"data_dir":                   "",
 	"freeze.enabled":             false,
+	"freeze.trust_from":          false,
 	"freeze.accounts":            "accounts.yaml",
 	"freeze.webhook.url":         "",
 	"freeze.webhook.secret":      "",

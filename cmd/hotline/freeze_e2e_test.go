@@ -39,6 +39,11 @@ func freezeConfig(t *testing.T, dataDir, freezeYAML string) string {
 	cfg = strings.Replace(cfg, "  prompts:\n", "  prompts:\n"+lane.String(), 1)
 	cfg = strings.Replace(cfg, "menus:\n", "menus:\n  global_keys:\n    \"9\": {action: freeze}\n", 1)
 	cfg += "data_dir: " + dataDir + "\nfreeze:\n  enabled: true\n" + freezeYAML
+	if !strings.Contains(freezeYAML, "trust_from") {
+		// The test phone's From stands for a carrier's asserted caller ID here; the tests
+		// of the default trust say trust_from: false.
+		cfg += "  trust_from: true\n"
+	}
 	path := filepath.Join(t.TempDir(), "hotline.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -448,10 +453,26 @@ func mustRead(t *testing.T, path string) string {
 	return b
 }
 
-// A carrier's P-Asserted-Identity identifies the caller even when the From user is anonymous.
+// trustedCarrier makes every loopback caller a call from the trusted trunk "carrier", whose
+// P-Asserted-Identity is believed (RFC 3325 trust domain).
+func trustedCarrier(t *testing.T, cfgPath string) string {
+	t.Helper()
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "sip:\n", "sip:\n  trunks: [{name: carrier, uri: \"sip:127.0.0.1:9\", source: [127.0.0.0/8], trusted: true}]\n", 1)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath
+}
+
+// A trusted carrier's P-Asserted-Identity identifies the caller even when the From user is
+// anonymous, and needs no check: the carrier vouches for it.
 func TestE2E_FreezeByAssertedIdentity(t *testing.T) {
 	t.Parallel()
-	s, prompts := startTestServerWith(t, freezeConfig(t, t.TempDir(), ""))
+	s, prompts := startTestServerWith(t, trustedCarrier(t, freezeConfig(t, t.TempDir(), "  trust_from: false\n")))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: "anonymous", Prompts: prompts, DigitDuration: shortPress, KeyGap: shortGap,
@@ -468,5 +489,42 @@ func TestE2E_FreezeByAssertedIdentity(t *testing.T) {
 	if len(fr.Freezes) != 1 || fr.Freezes[0].Account != "10020030" || fr.Freezes[0].Reference != ref ||
 		fr.Freezes[0].CallerID != "+8613800138000" {
 		t.Fatalf("freezes %+v, want Alice's account frozen for caller +8613800138000", fr.Freezes)
+	}
+}
+
+// Issue 10 findings 1 and 6, end to end: a caller from an address no trunk vouches for
+// forges P-Asserted-Identity naming Alice's number. The header is ignored (the record
+// shows an unverified caller), the freeze lane does not take the forged number as Alice's
+// account without her check digits, and nothing is frozen.
+func TestE2E_ForgedAssertedIdentityIsNotBelieved(t *testing.T) {
+	t.Parallel()
+	s, prompts := startTestServerWith(t, freezeConfig(t, t.TempDir(), "  trust_from: false\n  key_timeout: 300ms\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, phone.Options{FromUser: "anonymous", Prompts: prompts, DigitDuration: shortPress, KeyGap: shortGap,
+		AssertedIdentity: `"Alice" <sip:+8613800138000@evil.example>`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hangupQuietly(p) })
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "9")
+	expectPrompts(t, ctx, p, ivr.PromptFreezeAskAccount)
+	p.Press(ctx, "10020030#")
+	expectPrompts(t, ctx, p, ivr.PromptFreezeYouEntered)
+	if _, err := p.WaitPrompt(ctx, ivr.PromptFreezeConfirm); err != nil {
+		t.Fatal(err)
+	}
+	p.Press(ctx, "1")
+	expectPrompts(t, ctx, p, ivr.PromptFreezeAskCheck)
+	p.Press(ctx, "9999")
+	expectPrompts(t, ctx, p, ivr.PromptFreezeWrongCheck)
+	expectRemoteHangup(t, p)
+	if fr := freezesOf(t, s); len(fr.Freezes) != 0 {
+		t.Fatalf("freezes %+v: a forged identity froze an account", fr.Freezes)
+	}
+	rec := finishedCall(t, s, p.ID())
+	if rec.Asserted != nil || rec.Trusted || rec.Outcome != ivr.OutcomeFreezeRefused {
+		t.Errorf("record: asserted %+v trusted %v outcome %q; want the header ignored and the freeze refused", rec.Asserted, rec.Trusted, rec.Outcome)
 	}
 }

@@ -43,7 +43,8 @@ func withQueue(t *testing.T, path, queueYAML, agentsYAML, sipYAML string) string
 func withSystemPrompts(t *testing.T, prompts map[string]*media.Prompt) map[string]*media.Prompt {
 	t.Helper()
 	out := maps.Clone(prompts)
-	names := append([]string{"moh", "queue/en/callback_offer", "queue/en/callback_confirmed", "queue/en/connecting"}, media.SayPrompts(media.LangEN)...)
+	names := append([]string{"moh", "queue/en/callback_offer", "queue/en/callback_confirmed", "queue/en/connecting",
+		"queue/en/callback_enter_number", "queue/en/callback_refused"}, media.SayPrompts(media.LangEN)...)
 	for _, n := range names {
 		p, err := loadShortPrompt("system", n)
 		if err != nil {
@@ -59,7 +60,7 @@ func withSystemPrompts(t *testing.T, prompts map[string]*media.Prompt) map[strin
 // the store (committed before the confirmation played) with the caller's place.
 func TestE2E_QueueMaxWaitOffersCallbackThatIsStored(t *testing.T) {
 	t.Parallel()
-	cfg := queueConfig(t, t.TempDir(), "    announce_interval: 150ms\n    max_wait: 900ms\n", "", "")
+	cfg := queueConfig(t, t.TempDir(), "    announce_interval: 300ms\n    max_wait: 900ms\n", "", "")
 	s, prompts := startTestServerWith(t, cfg)
 	prompts = withSystemPrompts(t, prompts)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -15,6 +15,13 @@ import (
 // carrierRealm is the digest realm of the test carrier.
 const carrierRealm = "carrier"
 
+// customerNumber is the number carol keys in for her callback; the queue's dial plan
+// allows national mobile numbers only.
+const (
+	customerNumber = "13800138000"
+	mobilesOnly    = `allow: ["/1[3-9][0-9]{9}/"]`
+)
+
 // authLog records how the carrier treated each INVITE Hotline sent it.
 type authLog struct {
 	mu     sync.Mutex
@@ -94,8 +101,8 @@ func TestE2E_CallbackThroughTrunkWithDigest(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ts := startTrunkSetup(t, ctx, "trunkpw", "")
-	takeCallback(t, ctx, ts.s, ts.cfg)
+	ts := startTrunkSetup(t, ctx, "trunkpw", "    callback: {"+mobilesOnly+"}\n")
+	takeCallbackKeyed(t, ctx, ts.s, ts.cfg, customerNumber)
 	if got := ts.auth.all(); len(got) != 0 {
 		t.Fatalf("the carrier was sent INVITEs %+v before an agent was on duty", got)
 	}
@@ -114,8 +121,8 @@ func TestE2E_CallbackThroughTrunkWithDigest(t *testing.T) {
 		}
 	}
 	// RFC 3261 §22.3: the first INVITE carries no credentials and is challenged; the retry
-	// carries hotline's, for carol's number.
-	want := []siptest.AuthCheck{{User: "carol", Code: 407}, {User: "carol", Username: "hotline"}}
+	// carries hotline's, for the number carol keyed in.
+	want := []siptest.AuthCheck{{User: customerNumber, Code: 407}, {User: customerNumber, Username: "hotline"}}
 	if got := ts.auth.all(); !slices.Equal(got, want) {
 		t.Errorf("the carrier saw INVITEs %+v, want %+v", got, want)
 	}
@@ -142,8 +149,8 @@ func TestE2E_CallbackThroughTrunkWrongPasswordFails(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	ts := startTrunkSetup(t, ctx, "wrongpw", "    callback: {max_attempts: 2, retry_delay: 100ms}\n")
-	takeCallback(t, ctx, ts.s, ts.cfg)
+	ts := startTrunkSetup(t, ctx, "wrongpw", "    callback: {max_attempts: 2, retry_delay: 100ms, "+mobilesOnly+"}\n")
+	takeCallbackKeyed(t, ctx, ts.s, ts.cfg, customerNumber)
 	ts.newAgent1(t, ctx)
 
 	if cb := waitCallback(t, ts.s, "failed"); cb.Attempts != 2 {
@@ -155,7 +162,7 @@ func TestE2E_CallbackThroughTrunkWrongPasswordFails(t *testing.T) {
 		switch {
 		case c.Code == 0:
 			t.Errorf("the carrier accepted credentials %+v with the wrong password", c)
-		case c.Code == 403 && c.Username == "hotline" && c.User == "carol":
+		case c.Code == 403 && c.Username == "hotline" && c.User == customerNumber:
 			refused++
 		}
 	}
