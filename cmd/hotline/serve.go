@@ -102,6 +102,7 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	eng.ExportSIPStats(srv)
 	s := &server{cfgPath: cfgPath, log: log, eng: eng, admin: admin, errc: make(chan error, 3)}
 	ctx, s.cancel = context.WithCancelCause(ctx)
 	if l.Freeze.Enabled || len(l.Queues) > 0 {
