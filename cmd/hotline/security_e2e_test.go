@@ -52,4 +52,3 @@ func TestE2E_StrangerRefused(t *testing.T) {
 		t.Errorf("the allowed softphone's call: %v", err)
 	}
 }
-
