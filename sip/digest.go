@@ -213,32 +213,40 @@ func (r *registrar) credentials(req *sipmsg.Request) (*digest.Credentials, authR
 //     RFC 7616 §3.3 asks for stale=true only after a valid digest; we set
 //     it unchecked so that a phone whose address changed, or which reuses a
 //     nonce from before a restart, retries without asking its user.
-//   - The password is checked before the nonce's age and count, so
-//     stale=true is only sent for a nonce of ours to a client that knows
-//     the password.
-func (r *registrar) authenticate(req *sipmsg.Request, aorUser, src string, now time.Time) authResult {
+//   - The digest is computed whether or not the user exists or is locked
+//     out (lockout.go); a lock-out then refuses with the 403 of a wrong
+//     password, and is checked before the nonce's age and count, so a
+//     right password during a lock-out is not revealed by stale=true.
+//   - Otherwise the password is checked before the nonce's age and count,
+//     so stale=true is only sent for a nonce of ours to a client that
+//     knows the password.
+//
+// A failed check is counted towards lock-outs; the lock-outs it started,
+// if any, are returned for the log.
+func (r *registrar) authenticate(req *sipmsg.Request, aorUser, src string, now time.Time) (authResult, *lockStart) {
 	cred, res := r.credentials(req)
 	if res != authOK {
-		return res
+		return res, nil
 	}
 	alg := strings.ToUpper(cred.Algorithm)
 	switch {
 	case alg != "" && alg != "MD5":
-		return authChallenge // we offer MD5 only
+		return authChallenge, nil // we offer MD5 only
 	case cred.Userhash:
-		return authChallenge // not offered
+		return authChallenge, nil // not offered
 	case cred.QOP != "" && cred.QOP != "auth":
-		return authBad
+		return authBad, nil
 	case cred.QOP == "auth" && (cred.Cnonce == "" || cred.Nc <= 0):
-		return authBad
+		return authBad, nil
 	case cred.Username == "" || cred.Nonce == "" || cred.URI == "" || cred.Response == "":
-		return authBad
+		return authBad, nil
 	case cred.QOP == "":
-		return authForbidden // RFC 2069: see above
+		r.stats.noQOP.Add(1)
+		return authForbidden, nil // RFC 2069: see above
 	}
 	issued, nonce := r.nonces.check(cred.Nonce, src, now)
 	if nonce == nonceForeign {
-		return authStale
+		return authStale, nil
 	}
 
 	password, known := r.password(cred.Username)
@@ -258,19 +266,36 @@ func (r *registrar) authenticate(req *sipmsg.Request, aorUser, src string, now t
 		Count:    cred.Nc,
 	})
 	if err != nil {
-		return authBad
+		return authBad, nil
 	}
 	match := subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(cred.Response))) == 1
-	if !match || !known || cred.Username != aorUser {
-		return authForbidden
+	account := "" // lock-outs count configured users only
+	if known {
+		account = cred.Username
+	}
+	ok := match && known && cred.Username == aorUser
+	allowed, ls := r.lock.attempt(account, src, ok, now)
+	switch {
+	case !allowed:
+		r.stats.lockedOut.Add(1)
+		return authForbidden, nil
+	case !ok:
+		r.stats.failures.Add(1)
+		if ls != nil {
+			r.stats.lockouts.Add(uint64(len(ls.scopes)))
+		}
+		return authForbidden, ls
 	}
 	if nonce == nonceExpired {
-		return authStale
+		return authStale, nil
 	}
 	// RFC 7616 §3.4: a nonce-count not above the last one seen on this
 	// nonce is a replay, whatever port or address it comes from.
 	if !r.nonces.use(cred.Nonce, cred.Nc, issued, now) {
-		return authStale
+		r.stats.replays.Add(1)
+		return authStale, nil
 	}
-	return authOK
+	r.lock.succeed(account, src, now)
+	r.stats.successes.Add(1)
+	return authOK, nil
 }

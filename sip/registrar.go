@@ -50,6 +50,11 @@ type RegistrarConfig struct {
 	DefaultExpires time.Duration `mapstructure:"default_expires"`
 	// MaxExpires caps the lifetime a REGISTER asks for. Default 2h.
 	MaxExpires time.Duration `mapstructure:"max_expires"`
+	// Lockout limits password guessing: failed digest checks lock out the
+	// source address, the user and the user at that address, for a time
+	// that doubles with each lock-out (see LockoutConfig). Default: 5
+	// failures in 10m lock out for 30s, doubling up to 15m.
+	Lockout LockoutConfig `mapstructure:"lockout"`
 }
 
 func (c RegistrarConfig) withDefaults() RegistrarConfig {
@@ -68,6 +73,7 @@ func (c RegistrarConfig) withDefaults() RegistrarConfig {
 	if c.MaxExpires == 0 {
 		c.MaxExpires = max(defaultMaxExpires, c.DefaultExpires)
 	}
+	c.Lockout = c.Lockout.withDefaults()
 	return c
 }
 
@@ -85,6 +91,9 @@ func (c RegistrarConfig) validate() error {
 	if c.DefaultExpires < c.MinExpires || c.DefaultExpires > c.MaxExpires {
 		errs = append(errs, fmt.Errorf("default_expires %v: must lie within min_expires %v and max_expires %v",
 			c.DefaultExpires, c.MinExpires, c.MaxExpires))
+	}
+	if err := c.Lockout.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := validateAccounts(c.Accounts); err != nil {
 		errs = append(errs, err)
@@ -141,6 +150,8 @@ type binding struct {
 type registrar struct {
 	cfg      RegistrarConfig
 	nonces   *nonces
+	lock     *lockout
+	stats    authStats
 	accounts atomic.Pointer[map[string]string]
 	now      func() time.Time // a seam for tests; set before serving
 
@@ -167,8 +178,8 @@ func newRegistrar(cfg RegistrarConfig) (*registrar, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &registrar{cfg: cfg, nonces: n, now: time.Now, bindings: make(map[string][]*binding),
-		delivered: make(map[string]uint64)}
+	r := &registrar{cfg: cfg, nonces: n, lock: newLockout(cfg.Lockout), now: time.Now,
+		bindings: make(map[string][]*binding), delivered: make(map[string]uint64)}
 	r.setAccounts(cfg.Accounts)
 	return r, nil
 }
@@ -414,7 +425,13 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	// §10.3 step 3: authenticate (§22).
 	now := r.now()
 	src := sourceKey(req.Source())
-	switch res := r.authenticate(req, user, src, now); res {
+	res, ls := r.authenticate(req, user, src, now)
+	if ls != nil {
+		// Once per lock-out: attempts during it are not counted.
+		s.log.Warn("registrar lock-out: too many failed digest checks", "source", ls.source,
+			"user", ls.user, "scope", strings.Join(ls.scopes, ", "), "for", ls.d)
+	}
+	switch res {
 	case authOK:
 	case authChallenge, authStale:
 		s.respond(tx, req, 401, sipmsg.NewHeader("WWW-Authenticate", r.challenge(now, src, res == authStale)))
@@ -423,6 +440,8 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 400)
 		return
 	default:
+		// Unknown user, wrong password, locked out, no qop: one answer,
+		// so none can be told from another.
 		s.respond(tx, req, 403)
 		return
 	}

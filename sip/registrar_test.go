@@ -111,6 +111,13 @@ type reg struct {
 
 func (u *rawUA) register(r reg) *sipmsg.Response {
 	u.t.Helper()
+	u.sendRegister(&r)
+	return u.final(uint32(r.cseq))
+}
+
+// sendRegister sends r, its defaults filled in, without waiting.
+func (u *rawUA) sendRegister(r *reg) {
+	u.t.Helper()
 	if r.user == "" {
 		r.user = "1001"
 	}
@@ -144,7 +151,6 @@ func (u *rawUA) register(r reg) *sipmsg.Response {
 	if _, err := u.conn.Write([]byte(b.String())); err != nil {
 		u.t.Fatalf("write REGISTER: %v", err)
 	}
-	return u.final(uint32(r.cseq))
 }
 
 // answer computes an Authorization value for a 401's challenge.
@@ -582,5 +588,171 @@ func TestRegistrar_SetAccounts(t *testing.T) {
 	}
 	if _, err := c.Register(ctx, "sip:"+r.udp, o); !errors.As(err, &re) || re.Code != 405 {
 		t.Errorf("registrar off: %v, want RejectError 405", err)
+	}
+}
+
+// guess sends n REGISTERs for user with wrong passwords, all answering
+// chal with rising nonce-counts from nc, in bursts of 50 sent back to
+// back before any answer is read (the server checks them concurrently),
+// and checks each gets 403. It returns the next nonce-count.
+func (u *rawUA) guess(chal *sipmsg.Response, user string, n, nc int) int {
+	u.t.Helper()
+	const burst = 50
+	for n > 0 {
+		k := min(n, burst)
+		pending := make(map[uint32]bool, k)
+		for range k {
+			r := reg{user: user, cseq: 100 + nc, auth: u.answer(chal, user, fmt.Sprintf("guess%d", nc), nc)}
+			u.sendRegister(&r)
+			pending[uint32(r.cseq)] = true
+			n, nc = n-1, nc+1
+		}
+		deadline := time.Now().Add(wait)
+		for len(pending) > 0 && time.Now().Before(deadline) {
+			res, ok := u.read(time.Until(deadline)).(*sipmsg.Response)
+			if !ok || res.IsProvisional() || res.CSeq() == nil || !pending[res.CSeq().SeqNo] {
+				continue
+			}
+			delete(pending, res.CSeq().SeqNo)
+			if res.StatusCode != 403 {
+				u.t.Fatalf("guess CSeq %d: got %d %s, want 403", res.CSeq().SeqNo, res.StatusCode, res.Reason)
+			}
+		}
+		if len(pending) > 0 {
+			u.t.Fatalf("%d guesses unanswered", len(pending))
+		}
+	}
+	return nc
+}
+
+// TestRegistrar_BruteForceLockout replays issue #10 finding 4: 300 wrong
+// passwords in a burst, then the right one. The right one is refused
+// while the lock-out lasts and accepted once it has passed.
+func TestRegistrar_BruteForceLockout(t *testing.T) {
+	t.Parallel()
+	r := startRegistrar(t, registrarConfig())
+	u := newRawUA(t, r.udp)
+	chal := u.register(reg{})
+	nc := u.guess(chal, "1001", 300, 1)
+	want := sip.AuthStats{Failures: 5, LockedOut: 295, Lockouts: 3} // source, user, user at source
+	if got := r.AuthStats(); got != want {
+		t.Errorf("AuthStats after 300 guesses = %+v, want %+v", got, want)
+	}
+
+	r.clock.advance(30*time.Second - time.Millisecond)
+	if res := u.register(reg{cseq: 1000, auth: u.answer(chal, "1001", "s3cret", nc)}); res.StatusCode != 403 {
+		t.Fatalf("right password during the lock-out: got %d %s, want 403", res.StatusCode, res.Reason)
+	}
+	if cs := r.Contacts("1001"); cs != nil {
+		t.Fatalf("Contacts = %+v, want none", cs)
+	}
+	r.clock.advance(time.Millisecond)
+	if res := u.register(reg{cseq: 1001, auth: u.answer(chal, "1001", "s3cret", nc+1)}); res.StatusCode != 200 {
+		t.Fatalf("right password after the lock-out: got %d %s, want 200", res.StatusCode, res.Reason)
+	}
+	if cs := r.Contacts("1001"); len(cs) != 1 || cs[0].URI != "sip:1001@"+u.local {
+		t.Errorf("Contacts = %+v, want the phone", cs)
+	}
+	want.LockedOut, want.Successes = 296, 1
+	if got := r.AuthStats(); got != want {
+		t.Errorf("AuthStats = %+v, want %+v", got, want)
+	}
+}
+
+// TestRegistrar_LockoutSparesTheAgent checks the lock-out's trade-off: a
+// guesser elsewhere cannot lock an agent out of the address the agent
+// authenticated from, but locks out the user and the guesser's own
+// address everywhere else.
+func TestRegistrar_LockoutSparesTheAgent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		guesserIP string
+		agent     int // the agent's next REGISTER during the lock-out
+	}{
+		{"guesser elsewhere", "127.0.0.2", 200},
+		// Indistinguishable from the agent: the pair lock applies.
+		{"guesser at the agent's address", "127.0.0.1", 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := startRegistrar(t, registrarConfig())
+			agent := newRawUA(t, r.udp) // 127.0.0.1
+			if res := agent.registerAuth(reg{}, "s3cret"); res.StatusCode != 200 {
+				t.Fatalf("agent: got %d", res.StatusCode)
+			}
+			guesser := newRawUAAt(t, r.udp, tc.guesserIP)
+			guesser.guess(guesser.register(reg{}), "1001", 300, 1)
+
+			if res := agent.registerAuth(reg{cseq: 3}, "s3cret"); res.StatusCode != tc.agent {
+				t.Errorf("agent refresh: got %d, want %d", res.StatusCode, tc.agent)
+			}
+			newPhone := newRawUAAt(t, r.udp, "127.0.0.3")
+			if res := newPhone.registerAuth(reg{}, "s3cret"); res.StatusCode != 403 {
+				t.Errorf("1001 from a new address: got %d, want 403 (user locked out)", res.StatusCode)
+			}
+			if tc.guesserIP != "127.0.0.1" {
+				if res := guesser.registerAuth(reg{user: "1002", cseq: 1000}, "other"); res.StatusCode != 403 {
+					t.Errorf("1002 from the guesser: got %d, want 403 (source locked out)", res.StatusCode)
+				}
+			}
+			r.clock.advance(30 * time.Second)
+			if res := newPhone.registerAuth(reg{cseq: 3}, "s3cret"); res.StatusCode != 200 {
+				t.Errorf("1001 from a new address after the lock-out: got %d, want 200", res.StatusCode)
+			}
+		})
+	}
+}
+
+// shape is a response as an attacker compares them: status, reason, the
+// header names in order, and the values of those not echoed from the
+// request.
+func shape(res *sipmsg.Response) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s\n", res.StatusCode, res.Reason)
+	for _, h := range res.Headers() {
+		switch strings.ToLower(h.Name()) {
+		case "via", "from", "to", "call-id", "cseq":
+			fmt.Fprintf(&b, "%s\n", h.Name())
+		default:
+			fmt.Fprintf(&b, "%s: %s\n", h.Name(), h.Value())
+		}
+	}
+	fmt.Fprintf(&b, "body %q", res.Body())
+	return b.String()
+}
+
+// TestRegistrar_SameAnswerWhateverTheReason checks that no refusal can be
+// told from another (no user enumeration, no lock-out or password oracle).
+func TestRegistrar_SameAnswerWhateverTheReason(t *testing.T) {
+	t.Parallel()
+	r := startRegistrar(t, registrarConfig())
+	u := newRawUA(t, r.udp)
+	chal := u.register(reg{})
+	got := map[string]*sipmsg.Response{}
+	other := newRawUAAt(t, r.udp, "127.0.0.2")
+	got["unknown user"] = other.register(reg{user: "9999", cseq: 2, auth: other.answer(other.register(reg{}), "9999", "s3cret", 1)})
+	got["wrong password"] = u.register(reg{cseq: 2, auth: u.answer(chal, "1001", "guess", 1)})
+	got["another user's address of record"] = u.register(reg{user: "1002", cseq: 3, auth: u.answer(chal, "1001", "s3cret", 2)})
+	got["no qop"] = u.register(reg{cseq: 4, auth: answerNoQOP(t, chal, u.server, "1001", "s3cret")})
+	u.guess(chal, "1001", 3, 3) // five failures: the source, 1001 and 1001 there locked out
+	got["locked out, right password"] = u.register(reg{cseq: 10, auth: u.answer(chal, "1001", "s3cret", 6)})
+	got["locked out, unknown user"] = u.register(reg{user: "9999", cseq: 11, auth: u.answer(chal, "9999", "s3cret", 7)})
+	if st := r.AuthStats(); st.Lockouts != 3 || st.LockedOut != 2 || st.NoQOP != 1 {
+		t.Errorf("AuthStats = %+v, want 3 lock-outs, 2 attempts refused unchecked, 1 without qop", st)
+	}
+
+	want := shape(got["wrong password"])
+	if !strings.HasPrefix(want, "403 Forbidden\n") || strings.Contains(want, "WWW-Authenticate") {
+		t.Fatalf("wrong password answered:\n%s", want)
+	}
+	for reason, res := range got {
+		if s := shape(res); s != want {
+			t.Errorf("%s answered:\n%s\nwant, as for a wrong password:\n%s", reason, s, want)
+		}
+	}
+	if cs := r.Contacts("1001"); cs != nil {
+		t.Errorf("Contacts = %+v, want none", cs)
 	}
 }
