@@ -62,6 +62,8 @@ type Config struct {
 	// Allow lists the sources (IPs or CIDRs) besides trunks and registered phones that may
 	// place calls; others get 403. Default: loopback (127.0.0.0/8, ::1). ["none"]: no other.
 	Allow []string `mapstructure:"allow"`
+	// TCP bounds what TCP peers can hold open: see TCPConfig (edges.go).
+	TCP TCPConfig `mapstructure:"tcp"`
 }
 
 func (c Config) withDefaults() Config {
@@ -72,6 +74,7 @@ func (c Config) withDefaults() Config {
 		c.UserAgent = defaultUserAgent
 	}
 	c.Registrar = c.Registrar.withDefaults()
+	c.TCP = c.TCP.withDefaults(c.Registrar)
 	return c
 }
 
@@ -96,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if err := validateTrunks(c.Trunks); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.TCP.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("tcp: %w", err))
 	}
 	if _, err := newACL(c.Allow, c.Trunks); err != nil {
 		errs = append(errs, err)
@@ -138,6 +144,7 @@ type Server struct {
 	trunks map[string]Trunk // by name
 	acl    atomic.Pointer[acl]
 	trust  trustStats
+	edge   *edge // TCP limits, sipgo's logs, request checks (edges.go)
 
 	mu      sync.Mutex
 	legs    map[string]*Leg        // by dialog ID
@@ -172,16 +179,17 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
+	edge := newEdge(cfg.TCP, slog.Default().Handler())
+	ua, err := sipgo.NewUA(append(edge.uaOptions(), sipgo.WithUserAgent(cfg.UserAgent))...)
 	if err != nil {
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
-	sg, err := sipgo.NewServer(ua)
+	sg, err := sipgo.NewServer(ua, sipgo.WithServerLogger(edge.logger))
 	if err != nil {
 		_ = ua.Close()
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
-	cli, err := sipgo.NewClient(ua)
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(edge.logger))
 	if err != nil {
 		_ = ua.Close()
 		return nil, fmt.Errorf("sip: new server: %w", err)
@@ -208,6 +216,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		calls:  make(map[string]*Call),
 		serves: make(map[string]*serveState),
 		served: make(chan struct{}),
+		edge:   edge,
 	}
 	a, err := newACL(cfg.Allow, cfg.Trunks)
 	if err != nil {
@@ -216,18 +225,18 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	}
 	s.acl.Store(a)
 	// sipgo keeps handlers in a plain map: register all before serving.
-	sg.OnInvite(s.onInvite)
-	sg.OnAck(s.onAck)
-	sg.OnCancel(s.onCancel)
-	sg.OnBye(s.onBye)
-	sg.OnInfo(s.onInfo)
-	sg.OnOptions(s.onOptions)
-	sg.OnRegister(s.onRegister)
+	sg.OnInvite(s.checked(s.onInvite))
+	sg.OnAck(s.checked(s.onAck))
+	sg.OnCancel(s.checked(s.onCancel))
+	sg.OnBye(s.checked(s.onBye))
+	sg.OnInfo(s.checked(s.onInfo))
+	sg.OnOptions(s.checked(s.onOptions))
+	sg.OnRegister(s.checked(s.onRegister))
 	for _, m := range unserved {
-		sg.OnRequest(m, s.onUnserved)
+		sg.OnRequest(m, s.checked(s.onUnserved))
 	}
 	// sipgo answers unrouted methods with 405 and no Allow; we answer 501.
-	sg.OnNoRoute(s.onUnknown)
+	sg.OnNoRoute(s.checked(s.onUnknown))
 	return s, nil
 }
 
@@ -250,6 +259,7 @@ func (s *Server) ServeUDP(ctx context.Context, conn net.PacketConn) error {
 // ServeTCP serves SIP on ln until ctx is done, then drains the calls that
 // arrived on it and closes it. Return values are those of ServeUDP.
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
+	ln = s.edge.listener(ln) // per-source cap, read and idle timeouts (edges.go)
 	return s.serve(ctx, "tcp", ln.Addr(), ln, func() error {
 		return s.sg.ServeTCP(ln)
 	}, nil)
