@@ -51,6 +51,9 @@ var scalarDefaults = map[string]any{
 	"sip.listen":                    "127.0.0.1:5060",
 	"sip.user_agent":                "Hotline",
 	"sip.allow":                     []string{},
+	"sip.tcp.read_timeout":          "10s",
+	"sip.tcp.idle_timeout":          "0s", // 0: the registrar's max_expires + 5m
+	"sip.tcp.max_conns_per_source":  64,
 	"media.rtp_address":             "127.0.0.1",
 	"media.rtp_port_min":            10000,
 	"media.rtp_port_max":            20000,
