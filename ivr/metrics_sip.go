@@ -26,11 +26,11 @@ var (
 	descParseErrors = prometheus.NewDesc("hotline_sip_parse_errors_total",
 		"SIP messages that could not be parsed (dropped; a TCP connection is closed).", nil, nil)
 	descBadRequests = prometheus.NewDesc("hotline_sip_bad_requests_total",
-		"Requests refused by the version and header checks (505, 400).", nil, nil)
+		"Requests refused by the version and header checks (505, 400, 416, 420; a malformed ACK is dropped and counted).", nil, nil)
 	descLogsSuppressed = prometheus.NewDesc("hotline_sip_log_lines_suppressed_total",
 		"SIP transport log lines dropped by the log rate limit.", nil, nil)
 	descTCPClosed = prometheus.NewDesc("hotline_sip_tcp_closed_total",
-		"TCP connections refused or closed by the edge, by reason (per_source_cap, read_timeout, idle).", []string{"reason"}, nil)
+		"TCP connections refused or closed by the edge, by reason (per_source_cap; read_timeout: a message not arriving whole, or a write the peer did not take; idle).", []string{"reason"}, nil)
 	descAuth = prometheus.NewDesc("hotline_sip_auth_total",
 		"Registrar digest checks by result (ok, failed, locked_out, replay, no_qop).", []string{"result"}, nil)
 	descLockouts = prometheus.NewDesc("hotline_sip_lockouts_total",

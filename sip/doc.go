@@ -27,15 +27,28 @@
 // Allow and Accept. Methods we know but do not serve (SUBSCRIBE, NOTIFY,
 // MESSAGE, REFER, PUBLISH, UPDATE, PRACK, and REGISTER while the registrar
 // has no accounts) get 405 with Allow; any other method gets 501. Requests
-// for an unknown dialog get 481. INVITEs need no authentication.
+// for an unknown dialog get 481.
+//
+// # Trust
+//
+// INVITEs need no authentication, but they are taken only from a trunk's
+// source addresses (Trunk.Source), the address of a phone registered here,
+// or Config.Allow (default loopback); anything else gets 403
+// (Server.RefusedInvites counts them). P-Asserted-Identity (RFC 3325) is
+// believed only from a trunk marked Trusted: Leg.AssertedIdentity reports
+// false for every other call, whose caller is only who From claims.
 //
 // # Registrar
 //
 // With accounts configured (Config.Registrar, Server.SetAccounts), the
 // Server is a registrar for agent softphones (RFC 3261 §10.3): REGISTER is
-// authenticated with digest (RFC 3261 §22, RFC 7616: MD5, qop=auth; 401
-// with a challenge, 401 stale=true for an expired nonce and a right
-// password, 403 for a wrong password or unknown user), bindings expire
+// authenticated with digest (RFC 3261 §22, RFC 7616: MD5, qop=auth
+// required; 401 with a challenge, 401 stale=true for an expired, replayed
+// or foreign nonce with a right password, one and the same 403 for a wrong
+// password, an unknown user, credentials without qop or a lock-out; nonces
+// are bound to the address they were sent to and their nonce-counts
+// tracked; repeated failures lock out the source, the user and the user at
+// that source for a time that doubles, see LockoutConfig), bindings expire
 // (423 below the minimum), and "*" with Expires: 0 removes all of a
 // user's bindings. Server.Contacts looks them up; Server.OnRegister
 // reports every change, expiries included.

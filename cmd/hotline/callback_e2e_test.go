@@ -58,7 +58,17 @@ func takeCallbackKeyed(t *testing.T, ctx context.Context, s *server, cfg, number
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := dialAs(t, ctx, s, withSystemPrompts(t, menu.Prompts), "carol")
+	o := phone.Options{FromUser: "carol", Prompts: withSystemPrompts(t, menu.Prompts), DigitDuration: shortPress, KeyGap: shortGap}
+	if number != "" {
+		// Issue 10 finding 1: the caller also forges a P-Asserted-Identity naming a premium
+		// number; no trusted trunk vouches for it, so it is never dialled.
+		o.AssertedIdentity = "<sip:+19005550199@evil.example>"
+	}
+	p, err := phone.Dial(ctx, "sip:hotline@"+s.SIPAddr, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hangupQuietly(p) })
 	expectPrompts(t, ctx, p, "main")
 	p.Press(ctx, "3")
 	if _, err := p.WaitPrompt(ctx, "queue/en/callback_offer"); err != nil {

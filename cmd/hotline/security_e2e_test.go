@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -50,5 +52,85 @@ func TestE2E_StrangerRefused(t *testing.T) {
 	p := dialAs(t, ctx, s, nil, "alice")
 	if err := p.Hangup(ctx); err != nil {
 		t.Errorf("the allowed softphone's call: %v", err)
+	}
+}
+
+// Issue 10 finding 7: an INVITE that is never ACKed must not make Hotline stream audio to
+// whatever address its SDP names (a reflection attack on a third party). The victim's
+// socket here is named in the SDP; Hotline answers 200 (retransmitted, since no ACK comes)
+// and sends the victim nothing in that time.
+func TestE2E_NoMediaBeforeACK(t *testing.T) {
+	t.Parallel()
+	s, _ := startTestServerWith(t, e2eConfigWith(t, ""))
+	victim, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	attacker, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close()
+	vport := victim.LocalAddr().(*net.UDPAddr).Port
+	sdp := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", vport)
+	at := attacker.LocalAddr().String()
+	inv := "INVITE sip:hotline@" + s.SIPAddr + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + at + ";branch=z9hG4bK-noack-1;rport\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: <sip:mallory@127.0.0.1>;tag=m1\r\n" +
+		"To: <sip:hotline@127.0.0.1>\r\n" +
+		"Call-ID: noack-" + fmt.Sprint(vport) + "\r\n" +
+		"CSeq: 1 INVITE\r\n" +
+		"Contact: <sip:mallory@" + at + ">\r\n" +
+		"Content-Type: application/sdp\r\n" +
+		fmt.Sprintf("Content-Length: %d\r\n\r\n", len(sdp)) + sdp
+	dst, err := net.ResolveUDPAddr("udp", s.SIPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attacker.WriteTo([]byte(inv), dst); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for two 200s: the answer and its first retransmission (T1 = 500 ms later), so
+	// the call has been answered, unconfirmed, for at least half a second.
+	buf := make([]byte, 4096)
+	oks, last200 := 0, ""
+	for oks < 2 {
+		_ = attacker.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := attacker.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("after %d 200 OKs: %v", oks, err)
+		}
+		if strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+			oks++
+			last200 = string(buf[:n])
+		}
+	}
+	_ = victim.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // what is queued, and the next few packets
+	if n, from, err := victim.ReadFrom(buf); err == nil {
+		t.Fatalf("the victim received %d bytes from %v before any ACK", n, from)
+	}
+	// End the call at once (else the server's stop waits out its unanswered BYE): ACK the
+	// answer and hang up, in the dialog the 200's To tag names.
+	toTag := ""
+	for _, line := range strings.Split(last200, "\r\n") {
+		if strings.HasPrefix(strings.ToLower(line), "to:") {
+			if _, tag, found := strings.Cut(line, "tag="); found {
+				toTag, _, _ = strings.Cut(tag, ";")
+			}
+		}
+	}
+	for i, method := range []string{"ACK", "BYE"} {
+		req := method + " sip:hotline@" + s.SIPAddr + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + at + fmt.Sprintf(";branch=z9hG4bK-noack-%d;rport\r\n", i+2) +
+			"Max-Forwards: 70\r\nFrom: <sip:mallory@127.0.0.1>;tag=m1\r\n" +
+			"To: <sip:hotline@127.0.0.1>;tag=" + toTag + "\r\n" +
+			"Call-ID: noack-" + fmt.Sprint(vport) + "\r\n" +
+			fmt.Sprintf("CSeq: %d %s\r\n", 1+i, method) + "Content-Length: 0\r\n\r\n"
+		if _, err := attacker.WriteTo([]byte(req), dst); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
