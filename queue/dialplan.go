@@ -135,45 +135,35 @@ func CompileDialPlan(allow, deny []string) (DialPlan, error) {
 	return p, errors.Join(errs...)
 }
 
-// Empty reports whether the plan allows nothing.
-func (p DialPlan) Empty() bool { return len(p.allow) == 0 }
-
 // Check says whether number may be dialled: nil, or ErrBadNumber, ErrDenied, ErrNotAllowed
 // (wrapped with the pattern that decided).
 func (p DialPlan) Check(number string) error {
-	if len(number) > maxNumberLen || !isNumber(number) {
-		return ErrBadNumber
-	}
-	for _, d := range p.deny {
-		if d.match(number) {
-			return fmt.Errorf("%w (%s)", ErrDenied, d.src)
-		}
-	}
-	for _, a := range p.allow {
-		if a.match(number) {
-			return nil
-		}
-	}
-	return ErrNotAllowed
+	return p.check(number, isNumber, false)
 }
 
 // CheckUser says whether name may be called back as a registered softphone's account (a
 // callback with no trunk, which reaches only phones registered with Hotline): it must be a
 // plain user name, and match the allow patterns when there are any (deny applies as well).
 func (p DialPlan) CheckUser(name string) error {
-	if len(name) > maxNumberLen || !isUserName(name) {
+	return p.check(name, isUserName, true)
+}
+
+// check applies the plan to target, which must pass valid; with no allow patterns the
+// target is allowed when emptyAllows says so.
+func (p DialPlan) check(target string, valid func(string) bool, emptyAllows bool) error {
+	if len(target) > maxNumberLen || !valid(target) {
 		return ErrBadNumber
 	}
 	for _, d := range p.deny {
-		if d.match(name) {
+		if d.match(target) {
 			return fmt.Errorf("%w (%s)", ErrDenied, d.src)
 		}
 	}
-	if len(p.allow) == 0 {
+	if len(p.allow) == 0 && emptyAllows {
 		return nil
 	}
 	for _, a := range p.allow {
-		if a.match(name) {
+		if a.match(target) {
 			return nil
 		}
 	}
