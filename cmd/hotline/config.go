@@ -45,8 +45,9 @@ type Config struct {
 	SystemPrompts string `mapstructure:"system_prompts"`
 }
 
-// scalarDefaults are the defaults of every scalar key; they also make each key known to
-// viper so that HOTLINE_<SECTION>_<KEY> overrides it even when the file leaves it out.
+// scalarDefaults are the defaults of scalar keys that viper fills in when neither the file
+// nor the environment sets them. Every leaf key has its HOTLINE_<SECTION>_<KEY> variable
+// whether or not it is listed here (envKeys).
 var scalarDefaults = map[string]any{
 	"sip.listen":                    "127.0.0.1:5060",
 	"sip.user_agent":                "Hotline",
@@ -101,8 +102,15 @@ func loadConfig(path string) (*loaded, error) {
 	v.SetEnvPrefix("HOTLINE")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
-	if err := v.BindEnv("menus"); err != nil {
+	if err := unknownEnv(os.Environ()); err != nil {
 		return nil, err
+	}
+	// Every leaf key is bound, so that its variable works even when the file leaves the
+	// key out (AutomaticEnv alone only reads variables of keys viper already knows).
+	for _, k := range append(envKeys(), menusKey) {
+		if err := v.BindEnv(k); err != nil {
+			return nil, err
+		}
 	}
 	l := &loaded{}
 	var dir string

@@ -17,7 +17,7 @@ import (
 )
 
 // childConfigEnv makes the test binary run a server (runChild) instead of the tests.
-const childConfigEnv = "HOTLINE_TEST_CHILD_CONFIG"
+const childConfigEnv = "HOTLINETEST_CHILD_CONFIG" // not HOTLINE_: those name config keys
 
 // runChild serves cfg until killed and prints "READY <sip> <admin>" once listening.
 func runChild(cfg string) {

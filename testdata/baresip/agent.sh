@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${HOTLINE_BIN:-bin/hotline}
+unset HOTLINE_BIN # every HOTLINE_ variable the server sees must name a config key
 here=testdata/baresip
 sip_port=${SIP_PORT:-25360}
 admin=${ADMIN_ADDR:-127.0.0.1:28380}

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 sit=${SIT:-1000} freezes=${FREEZES:-100}
 bin=${HOTLINE_BIN:-bin/hotline}
+unset HOTLINE_BIN # every HOTLINE_ variable the server sees must name a config key
 out=$(mktemp -d)
 sip_port=25360 admin=127.0.0.1:28380
 mkdir -p "$out/data"

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/../.."
 calls=${CALLS:-200}
 rate=${RATE:-50}
 bin=${HOTLINE_BIN:-bin/hotline}
+unset HOTLINE_BIN # every HOTLINE_ variable the server sees must name a config key
 out=$(mktemp -d)
 sip_port=25160 admin=127.0.0.1:28180
 export HOTLINE_SIP_LISTEN=127.0.0.1:$sip_port HOTLINE_ADMIN_LISTEN=$admin

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${HOTLINE_BIN:-bin/hotline}
+unset HOTLINE_BIN # every HOTLINE_ variable the server sees must name a config key
 out=$(mktemp -d)
 sip_port=${SIP_PORT:-25060}
 admin=${ADMIN_ADDR:-127.0.0.1:28080}
