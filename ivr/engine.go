@@ -443,5 +443,9 @@ func (e *Engine) finish(rec *CallRecord, err error) {
 	}
 }
 
+// CallsInProgress returns how many calls are up (live call records): what a graceful stop
+// waits for.
+func (e *Engine) CallsInProgress() int { return e.records.liveCount() }
+
 // MenuVersion returns the version of the menu new calls get.
 func (e *Engine) MenuVersion() string { return e.menu.Load().Tree.Version() }

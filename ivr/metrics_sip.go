@@ -12,6 +12,7 @@ type sipStats interface {
 	RefusedInvites() uint64
 	EdgeStats() sip.EdgeStats
 	AuthStats() sip.AuthStats
+	LimitStats() sip.LimitStats
 }
 
 // ExportSIPStats publishes the SIP server's refusal counters on the engine's /metrics.
@@ -35,12 +36,14 @@ var (
 		"Registrar digest checks by result (ok, failed, locked_out, replay, no_qop).", []string{"result"}, nil)
 	descLockouts = prometheus.NewDesc("hotline_sip_lockouts_total",
 		"Registrar lock-outs started after repeated failures.", nil, nil)
+	descOverload = prometheus.NewDesc("hotline_sip_overload_refused_total",
+		"INVITEs refused with 503 and Retry-After by the overload controls, by reason (calls_per_source, invites_per_second, draining).", []string{"reason"}, nil)
 )
 
 type sipCollector struct{ s sipStats }
 
 func (c *sipCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRefusedInvites, descParseErrors, descBadRequests, descLogsSuppressed, descTCPClosed, descAuth, descLockouts} {
+	for _, d := range []*prometheus.Desc{descRefusedInvites, descParseErrors, descBadRequests, descLogsSuppressed, descTCPClosed, descAuth, descLockouts, descOverload} {
 		ch <- d
 	}
 }
@@ -64,4 +67,8 @@ func (c *sipCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAuth, as.Replays, "replay")
 	counter(descAuth, as.NoQOP, "no_qop")
 	counter(descLockouts, as.Lockouts)
+	ls := c.s.LimitStats()
+	counter(descOverload, ls.RefusedCalls, "calls_per_source")
+	counter(descOverload, ls.RefusedRate, "invites_per_second")
+	counter(descOverload, ls.RefusedDraining, "draining")
 }

@@ -147,6 +147,13 @@ func (rs *records) finish(r *CallRecord) {
 	rs.next = (rs.next + 1) % rs.size
 }
 
+// liveCount returns how many calls are live.
+func (rs *records) liveCount() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.live)
+}
+
 // snapshot returns live calls (by start time) and finished calls, newest first.
 func (rs *records) snapshot() (live, finished []*CallRecord) {
 	rs.mu.Lock()

@@ -3,6 +3,7 @@ package sip
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. They are the causes put on a call's context, so callers
@@ -36,6 +37,9 @@ type RejectError struct {
 	Code   int    // SIP status code, 300-699
 	Reason string // reason phrase; empty means the standard phrase for Code
 	Err    error  // underlying cause, if any
+	// RetryAfter, for a 503 (or 486, 600, 603), is sent as Retry-After (RFC 3261 §20.33);
+	// a 503 without it says 5 s.
+	RetryAfter time.Duration
 }
 
 // Error implements error.

@@ -225,7 +225,15 @@ func (l *Leg) terminate(ctx context.Context, answered bool, cause error) error {
 		return l.bye(ctx)
 	}
 	code, reason := finalFor(cause)
-	return l.tx.Respond(l.srv.newResponse(l.inv, code, reason, nil))
+	res := l.srv.newResponse(l.inv, code, reason, nil)
+	var re *RejectError
+	switch {
+	case errors.As(cause, &re) && re.RetryAfter > 0:
+		res.AppendHeader(retryAfter(re.RetryAfter))
+	case code == 503:
+		res.AppendHeader(retryAfter(defaultRetryAfter))
+	}
+	return l.tx.Respond(res)
 }
 
 // answerBye implements dialogUA.

@@ -46,6 +46,7 @@ type rawMsg struct {
 	fromTag string
 	toTag   string
 	cseq    int
+	branch  string   // Via branch; default a fresh one
 	noCont  bool     // omit Contact
 	extra   []string // more header lines
 	body    string
@@ -65,7 +66,10 @@ func (u *rawUA) send(m rawMsg) {
 	cseqMethod := m.method
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", m.method, m.ruri)
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%x;rport\r\n", u.local, rand.Uint64())
+	if m.branch == "" {
+		m.branch = fmt.Sprintf("z9hG4bK%x", rand.Uint64())
+	}
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s;rport\r\n", u.local, m.branch)
 	b.WriteString("Max-Forwards: 70\r\n")
 	fmt.Fprintf(&b, "From: \"Raw\" <sip:raw@127.0.0.1>;tag=%s\r\n", m.fromTag)
 	to := "To: <sip:ivr@" + u.server + ">"

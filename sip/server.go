@@ -62,6 +62,11 @@ type Config struct {
 	// Allow lists the sources (IPs or CIDRs) besides trunks and registered phones that may
 	// place calls; others get 403. Default: loopback (127.0.0.0/8, ::1). ["none"]: no other.
 	Allow []string `mapstructure:"allow"`
+	// Limits caps new calls per source address (off unless set).
+	Limits LimitsConfig `mapstructure:"limits"`
+	// DrainTimeout is how long `hotline serve` lets calls in progress go on after SIGTERM
+	// (new calls get 503 meanwhile, see Server.Drain) before it ends them. Default 30s.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 	// TCP bounds what TCP peers can hold open: see TCPConfig (edges.go).
 	TCP TCPConfig `mapstructure:"tcp"`
 }
@@ -106,6 +111,12 @@ func (c Config) Validate() error {
 	if _, err := newACL(c.Allow, c.Trunks); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Limits.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("drain_timeout %v: must not be negative", c.DrainTimeout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -144,7 +155,11 @@ type Server struct {
 	trunks map[string]Trunk // by name
 	acl    atomic.Pointer[acl]
 	trust  trustStats
-	edge   *edge // TCP limits, sipgo's logs, request checks (edges.go)
+	limits *limiter
+
+	draining atomic.Bool   // Drain: new INVITEs get 503
+	drained  atomic.Uint64 // INVITEs refused while draining
+	edge     *edge         // TCP limits, sipgo's logs, request checks (edges.go)
 
 	mu      sync.Mutex
 	legs    map[string]*Leg        // by dialog ID
@@ -224,6 +239,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
 	s.acl.Store(a)
+	s.limits = newLimiter(cfg.Limits)
 	// sipgo keeps handlers in a plain map: register all before serving.
 	sg.OnInvite(s.checked(s.onInvite))
 	sg.OnAck(s.checked(s.onAck))
@@ -466,10 +482,23 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 403)
 		return
 	}
+	if s.draining.Load() {
+		s.drained.Add(1)
+		s.respond(tx, req, 503, retryAfter(defaultRetryAfter))
+		return
+	}
+	ip, _ := sourceIP(req) // valid: originOf needed it
+	release, wait, ok := s.limits.admit(ip)
+	if !ok {
+		s.log.Debug("INVITE refused: source over its limits", "source", req.Source())
+		s.respond(tx, req, 503, retryAfter(wait))
+		return
+	}
+	defer release()
 	la := localAddr(tx)
 	st := s.acquire(req, la)
 	if st == nil {
-		s.respond(tx, req, 503)
+		s.respond(tx, req, 503, retryAfter(defaultRetryAfter))
 		return
 	}
 	defer st.calls.Done()

@@ -94,7 +94,7 @@ func startTestServerWith(t *testing.T, cfgPath string) (*server, map[string]*med
 		t.Fatalf("start: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.run(ctx, nil) }()
+	go func() { done <- s.run(ctx, nil, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -212,7 +212,7 @@ func TestE2E_QueueAbandonedPlaceSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s1.run(sctx, nil) }()
+	go func() { done <- s1.run(sctx, nil, nil) }()
 	l, _ := loadConfig(cfg)
 	menu, err := buildMenu(l)
 	if err != nil {

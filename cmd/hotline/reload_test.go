@@ -110,7 +110,7 @@ func TestE2E_HotReloadKeepsCallsOnTheirTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.run(sctx, nil) }()
+	go func() { done <- s.run(sctx, nil, nil) }()
 	t.Cleanup(func() { stop(); <-done }) // after the phones' cleanups hang them up
 	l, _ := loadConfig(path)
 	menu, err := buildMenu(l)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,21 +32,24 @@ func serveCmd() *cobra.Command {
 		Long: "Runs Hotline. With no --config it runs the embedded default: the demo menu on\n" +
 			"SIP 127.0.0.1:5060 (UDP and TCP) and the admin API on 127.0.0.1:8080.\n" +
 			"Every key can be overridden by HOTLINE_<SECTION>_<KEY>, e.g. HOTLINE_SIP_LISTEN.\n" +
-			"SIGHUP re-reads the config file and swaps in the new menu for new calls.",
+			"SIGHUP re-reads the config file and swaps in the new menu for new calls.\n" +
+			"SIGTERM (or SIGINT) drains: new calls get 503, calls in progress go on for up to\n" +
+			"sip.drain_timeout (30s), then end; a second signal ends them at once.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			term := make(chan os.Signal, 2)
+			signal.Notify(term, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(term)
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			slog.SetDefault(log)
-			s, err := startWith(ctx, cfgPath, dataDir, log)
+			s, err := startWith(cmd.Context(), cfgPath, dataDir, log)
 			if err != nil {
 				return err
 			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			return s.run(ctx, hup)
+			return s.run(cmd.Context(), hup, term)
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "config file (YAML, TOML or JSON); default: the embedded demo")
@@ -58,6 +62,8 @@ type server struct {
 	cfgPath   string
 	log       *slog.Logger
 	eng       *ivr.Engine
+	sip       *sip.Server
+	drain     time.Duration // sip.drain_timeout
 	admin     *ivr.Admin
 	hs        *http.Server
 	udp       net.PacketConn
@@ -103,7 +109,8 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 		return nil, err
 	}
 	eng.ExportSIPStats(srv)
-	s := &server{cfgPath: cfgPath, log: log, eng: eng, admin: admin, errc: make(chan error, 3)}
+	s := &server{cfgPath: cfgPath, log: log, eng: eng, sip: srv, admin: admin, errc: make(chan error, 3),
+		drain: cmp.Or(l.SIP.DrainTimeout, defaultDrainTimeout)}
 	ctx, s.cancel = context.WithCancelCause(ctx)
 	if l.Freeze.Enabled || len(l.Queues) > 0 {
 		if err := s.openStore(l, dataFlag); err != nil {
@@ -176,8 +183,12 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 	return s, nil
 }
 
-// run serves until ctx ends or a listener fails; a value on hup reloads the config.
-func (s *server) run(ctx context.Context, hup <-chan os.Signal) error {
+// defaultDrainTimeout is how long a SIGTERM lets calls go on (sip.drain_timeout).
+const defaultDrainTimeout = 30 * time.Second
+
+// run serves until ctx ends, a listener fails, or a signal on term asks to stop (after a
+// drain); a value on hup reloads the config.
+func (s *server) run(ctx context.Context, hup, term <-chan os.Signal) error {
 	for {
 		select {
 		case <-hup:
@@ -185,12 +196,43 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal) error {
 		case err := <-s.errc:
 			s.stop(err)
 			return err
+		case sig := <-term:
+			s.drainCalls(sig, term)
+			s.stop(nil)
+			s.log.Info("hotline stopped")
+			return nil
 		case <-ctx.Done():
 			s.stop(nil)
 			s.log.Info("hotline stopped")
 			return nil
 		}
 	}
+}
+
+// drainCalls stops taking calls (503 with Retry-After, /readyz 503) and lets the calls in
+// progress go on, audio and all, until they have ended, sip.drain_timeout has passed, or
+// another signal comes.
+func (s *server) drainCalls(sig os.Signal, term <-chan os.Signal) {
+	s.admin.SetReady(false)
+	s.sip.Drain()
+	s.log.Info("draining: new calls get 503; calls in progress go on", "signal", sig.String(),
+		"calls", s.eng.CallsInProgress(), "drain_timeout", s.drain)
+	deadline := time.NewTimer(s.drain)
+	defer deadline.Stop()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for s.eng.CallsInProgress() > 0 {
+		select {
+		case <-deadline.C:
+			s.log.Warn("drain timeout: ending the calls still up", "calls", s.eng.CallsInProgress())
+			return
+		case <-term:
+			s.log.Warn("second signal: ending the calls still up", "calls", s.eng.CallsInProgress())
+			return
+		case <-poll.C:
+		}
+	}
+	s.log.Info("drained: no call in progress")
 }
 
 // reload re-reads the config and swaps the menu in for new calls, or logs why not.

@@ -30,7 +30,7 @@ func TestE2E_StopKeepsThePlacesOfCallersOnHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.run(sctx, nil) }()
+	go func() { done <- s.run(sctx, nil, nil) }()
 	l, _ := loadConfig(cfg)
 	menu, err := buildMenu(l)
 	if err != nil {
