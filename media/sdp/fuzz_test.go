@@ -41,7 +41,8 @@ func FuzzSDPAnswer(f *testing.F) {
 		if back.Codec != n.Codec || back.DTMFPT != n.DTMFPT || back.Remote != opts.Addr {
 			t.Fatalf("ParseAnswer(our answer) = %+v, Answer negotiated %+v\n%s", back, n, answer)
 		}
-		// ParseAnswer must not panic on arbitrary input either.
+		// ParseAnswer and ParseAnswerTo must not panic on arbitrary input either.
 		_, _ = ParseAnswer(offer)
+		_, _ = ParseAnswerTo(Offer(OfferOptions{Addr: opts.Addr, DTMF: true}), offer)
 	})
 }

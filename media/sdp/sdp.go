@@ -42,6 +42,85 @@ type Negotiated struct {
 	Remote netip.AddrPort
 	// Ptime is the packet time in milliseconds.
 	Ptime int
+	// Direction is our side of the stream (RFC 3264 §6.1): the direction of
+	// our answer (Answer), or the mirror of the peer's answer to our
+	// sendrecv offer (ParseAnswer, ParseAnswerTo). Sends tells whether we
+	// may send RTP; the peer holds us when we may not.
+	Direction Direction
+}
+
+// Direction is a media stream's direction attribute (RFC 3264 §5.1), seen
+// from the side that writes it. The zero value is SendRecv.
+type Direction uint8
+
+// The four directions of RFC 3264 §5.1.
+const (
+	SendRecv Direction = iota
+	SendOnly
+	RecvOnly
+	Inactive
+)
+
+// Sends reports whether the side with direction d may send RTP.
+func (d Direction) Sends() bool { return d == SendRecv || d == SendOnly }
+
+// String returns the SDP attribute name, e.g. "sendonly".
+func (d Direction) String() string {
+	switch d {
+	case SendOnly:
+		return "sendonly"
+	case RecvOnly:
+		return "recvonly"
+	case Inactive:
+		return "inactive"
+	}
+	return "sendrecv"
+}
+
+// mirror returns the direction that answers d (RFC 3264 §6.1): sendonly
+// gets recvonly and the reverse; sendrecv and inactive stay.
+func (d Direction) mirror() Direction {
+	switch d {
+	case SendOnly:
+		return RecvOnly
+	case RecvOnly:
+		return SendOnly
+	}
+	return d
+}
+
+// Origin is the o= line of the SDP one side sends during a call (RFC 4566
+// §5.2), kept for the whole call so that every SDP of ours has the same
+// session id and a version that goes up by one when the SDP changes (RFC
+// 3264 §8). The rule: an SDP that differs from the last one sent with this
+// Origin in anything but its o= line gets the next version; an identical
+// one (a session refresh answered with the same answer, the same offer sent
+// again) keeps the version, as §8 allows only for an unchanged SDP. So one
+// version always names one SDP. The first SDP's version is ID.
+//
+// The zero value is usable (session id 0); set ID once, before the first
+// SDP, e.g. from the clock. An Origin is not safe for concurrent use; copy
+// it to roll back when an SDP built with it is not sent after all.
+type Origin struct {
+	// ID is the session id.
+	ID uint64
+	// Version is the version of the last SDP stamped, valid once one was.
+	Version uint64
+	last    []byte // the last SDP stamped, o= line excluded
+	used    bool
+}
+
+// stamp returns the o= fields (session id and version) for an SDP whose
+// lines other than o= are rest, and remembers rest.
+func (o *Origin) stamp(rest []byte) (id, version uint64) {
+	switch {
+	case !o.used:
+		o.used, o.Version = true, o.ID
+	case !bytes.Equal(rest, o.last):
+		o.Version++
+	}
+	o.last = bytes.Clone(rest)
+	return o.ID, o.Version
 }
 
 // AnswerOptions configures Answer.
@@ -51,8 +130,11 @@ type AnswerOptions struct {
 	// Codecs is our preference, best first; nil means PCMU then PCMA. Names
 	// other than PCMU and PCMA are ignored.
 	Codecs []media.CodecName
-	// SessionID is the o= line's session id and version.
+	// SessionID is the o= line's session id and version, when Origin is nil.
 	SessionID uint64
+	// Origin, when set, is the call's origin: the answer's o= line is
+	// stamped with it (see Origin), and it is updated.
+	Origin *Origin
 }
 
 // Answer answers an SDP offer (RFC 3264 §6). It takes the first audio m= line
@@ -93,19 +175,20 @@ func Answer(offer []byte, o AnswerOptions) (answer []byte, n Negotiated, err err
 	if err != nil {
 		return nil, Negotiated{}, err
 	}
-	n = Negotiated{Codec: codec, DTMFPT: s.dtmf(codec.PT), Remote: remote, Ptime: Ptime}
+	dir := direction(sd, md).mirror()
+	n = Negotiated{Codec: codec, DTMFPT: s.dtmf(codec.PT), Remote: remote, Ptime: Ptime, Direction: dir}
 
 	var b builder
-	b.session(o.Addr.Addr(), o.SessionID)
+	b.session(o.Addr.Addr())
 	for i, m := range sd.MediaDescriptions {
 		if i != idx {
 			// RFC 3264 §6: a rejected stream keeps its line, with port 0.
 			b.line("m=%s 0 %s %s", m.MediaName.Media, strings.Join(m.MediaName.Protos, "/"), strings.Join(m.MediaName.Formats, " "))
 			continue
 		}
-		b.audio(o.Addr.Port(), n.Codec, n.DTMFPT, answerDirection(sd, md))
+		b.audio(o.Addr.Port(), n.Codec, n.DTMFPT, dir)
 	}
-	return b.bytes(), n, nil
+	return b.finish(o.Origin, o.SessionID), n, nil
 }
 
 // OfferOptions configures Offer.
@@ -117,8 +200,11 @@ type OfferOptions struct {
 	Codecs []media.CodecName
 	// DTMF adds telephone-event/8000 at payload type 101.
 	DTMF bool
-	// SessionID is the o= line's session id and version.
+	// SessionID is the o= line's session id and version, when Origin is nil.
 	SessionID uint64
+	// Origin, when set, is the call's origin: the offer's o= line is stamped
+	// with it (see Origin), and it is updated.
+	Origin *Origin
 }
 
 // Offer returns an SDP offer for one sendrecv RTP/AVP audio stream with the
@@ -134,7 +220,7 @@ func Offer(o OfferOptions) []byte {
 		codecs = []media.Codec{media.CodecPCMU, media.CodecPCMA}
 	}
 	var b builder
-	b.session(o.Addr.Addr(), o.SessionID)
+	b.session(o.Addr.Addr())
 	fmts := make([]string, 0, len(codecs)+1)
 	for _, c := range codecs {
 		fmts = append(fmts, strconv.Itoa(int(c.PT)))
@@ -151,7 +237,7 @@ func Offer(o OfferOptions) []byte {
 	}
 	b.line("a=ptime:%d", Ptime)
 	b.line("a=sendrecv")
-	return b.bytes()
+	return b.finish(o.Origin, o.SessionID)
 }
 
 // ParseAnswer reads the peer's answer to our Offer: the first audio m= line
@@ -177,7 +263,78 @@ func ParseAnswer(answer []byte) (Negotiated, error) {
 	if err != nil {
 		return Negotiated{}, err
 	}
-	return Negotiated{Codec: codec, DTMFPT: s.dtmf(codec.PT), Remote: remote, Ptime: ptime(sd, md)}, nil
+	return Negotiated{Codec: codec, DTMFPT: s.dtmf(codec.PT), Remote: remote, Ptime: ptime(sd, md),
+		Direction: direction(sd, md).mirror()}, nil
+}
+
+// ParseAnswerTo reads the peer's answer to offer, an Offer of ours (RFC 3264
+// §6 seen from the offerer): the answer's m= line in the place of the
+// offer's audio stream must be audio, RTP/AVP, with a non-zero port (port 0
+// rejects it), and name a codec the offer has (by encoding, at the
+// answerer's payload type: RFC 3264 §6.1 only recommends keeping ours). The
+// first such format is the codec; telephone-event counts only when the offer
+// has it. Direction is the mirror of the answer's (a sendonly answer holds
+// us: we may not send). This is how a late offer (the INVITE had no SDP, our
+// 200 offered, the ACK answers) and an offer of ours in a re-INVITE's 200 are
+// completed. Errors wrap ErrMalformed (either does not parse, the answer's
+// m= lines do not match the offer's, an unusable address) or
+// ErrNoCommonCodec (the stream rejected, no offered codec).
+func ParseAnswerTo(offer, answer []byte) (Negotiated, error) {
+	osd, err := parse(offer)
+	if err != nil {
+		return Negotiated{}, fmt.Errorf("our offer: %w", err)
+	}
+	idx := audioStream(osd)
+	if idx < 0 {
+		return Negotiated{}, fmt.Errorf("%w: our offer has no audio stream", ErrMalformed)
+	}
+	sd, err := parse(answer)
+	if err != nil {
+		return Negotiated{}, err
+	}
+	if len(sd.MediaDescriptions) != len(osd.MediaDescriptions) {
+		return Negotiated{}, fmt.Errorf("%w: answer has %d m= lines, the offer %d (RFC 3264 §6)", ErrMalformed,
+			len(sd.MediaDescriptions), len(osd.MediaDescriptions))
+	}
+	md := sd.MediaDescriptions[idx]
+	mn := md.MediaName
+	switch {
+	case mn.Media != "audio":
+		return Negotiated{}, fmt.Errorf("%w: answer has m=%s where the offer has audio", ErrMalformed, mn.Media)
+	case mn.Port.Value == 0:
+		return Negotiated{}, fmt.Errorf("%w: answer rejects the audio stream (port 0)", ErrNoCommonCodec)
+	case !slices.Equal(mn.Protos, []string{"RTP", "AVP"}):
+		return Negotiated{}, fmt.Errorf("%w: answer's audio stream is %s, the offer RTP/AVP", ErrMalformed, strings.Join(mn.Protos, "/"))
+	}
+	ours := readStream(osd.MediaDescriptions[idx])
+	var offered []media.CodecName
+	for _, pt := range ours.pts {
+		if c, ok := ours.codec(pt); ok && !slices.Contains(offered, c.Name) {
+			offered = append(offered, c.Name)
+		}
+	}
+	s := readStream(md)
+	var codec media.Codec
+	ok := false
+	for _, pt := range s.pts { // the answerer's choice first; formats we never offered skipped
+		if codec, ok = s.codec(pt); ok && slices.Contains(offered, codec.Name) {
+			break
+		}
+		ok = false
+	}
+	if !ok {
+		return Negotiated{}, fmt.Errorf("%w: answer's audio stream has %s; we offered %s", ErrNoCommonCodec, s.describe(), joinNames(offered))
+	}
+	remote, err := remoteAddr(sd, md)
+	if err != nil {
+		return Negotiated{}, err
+	}
+	var dtmfPT uint8
+	if ours.dtmf(0) != 0 {
+		dtmfPT = s.dtmf(codec.PT)
+	}
+	return Negotiated{Codec: codec, DTMFPT: dtmfPT, Remote: remote, Ptime: ptime(sd, md),
+		Direction: direction(sd, md).mirror()}, nil
 }
 
 // parse unmarshals an SDP body with pion, tolerating a missing final line
@@ -412,30 +569,24 @@ func remoteAddr(sd *pionsdp.SessionDescription, md *pionsdp.MediaDescription) (n
 	return netip.AddrPortFrom(a, uint16(md.MediaName.Port.Value)), nil
 }
 
-// answerDirection mirrors the offered direction of md (RFC 3264 §6.1).
-func answerDirection(sd *pionsdp.SessionDescription, md *pionsdp.MediaDescription) string {
-	switch direction(sd, md) {
-	case "sendonly":
-		return "recvonly"
-	case "recvonly":
-		return "sendonly"
-	case "inactive":
-		return "inactive"
-	}
-	return "sendrecv"
-}
-
-// direction returns md's direction attribute, else the session's, else "".
-func direction(sd *pionsdp.SessionDescription, md *pionsdp.MediaDescription) string {
+// direction returns md's direction attribute, else the session's, else
+// sendrecv (RFC 3264 §5.1).
+func direction(sd *pionsdp.SessionDescription, md *pionsdp.MediaDescription) Direction {
 	for _, attrs := range [][]pionsdp.Attribute{md.Attributes, sd.Attributes} {
 		for _, a := range attrs {
 			switch a.Key {
-			case "sendrecv", "sendonly", "recvonly", "inactive":
-				return a.Key
+			case "sendrecv":
+				return SendRecv
+			case "sendonly":
+				return SendOnly
+			case "recvonly":
+				return RecvOnly
+			case "inactive":
+				return Inactive
 			}
 		}
 	}
-	return ""
+	return SendRecv
 }
 
 // ptime returns md's a=ptime, else the session's, else Ptime.
@@ -454,8 +605,12 @@ func ptime(sd *pionsdp.SessionDescription, md *pionsdp.MediaDescription) int {
 	return ms
 }
 
-// builder writes SDP lines ending in CRLF (RFC 4566 §5).
-type builder struct{ b bytes.Buffer }
+// builder writes SDP lines ending in CRLF (RFC 4566 §5). The o= line is
+// written last, by finish, once the rest is known (see Origin).
+type builder struct {
+	b      bytes.Buffer
+	origin string // "IN <af> <address>" of the o= line
+}
 
 func (b *builder) line(format string, args ...any) {
 	fmt.Fprintf(&b.b, format, args...)
@@ -466,20 +621,20 @@ func (b *builder) line(format string, args ...any) {
 	b.b.WriteString("\r\n")
 }
 
-func (b *builder) session(ip netip.Addr, id uint64) {
+// session writes the session lines after v= and o= (see finish).
+func (b *builder) session(ip netip.Addr) {
 	ip = ip.Unmap()
 	af := "IP4"
 	if ip.Is6() {
 		af = "IP6"
 	}
-	b.line("v=0")
-	b.line("o=- %d %d IN %s %s", id, id, af, ip)
+	b.origin = "IN " + af + " " + ip.String()
 	b.line("s=Hotline")
 	b.line("c=IN %s %s", af, ip)
 	b.line("t=0 0")
 }
 
-func (b *builder) audio(port uint16, c media.Codec, dtmfPT uint8, dir string) {
+func (b *builder) audio(port uint16, c media.Codec, dtmfPT uint8, dir Direction) {
 	if dtmfPT != 0 {
 		b.line("m=audio %d RTP/AVP %d %d", port, c.PT, dtmfPT)
 	} else {
@@ -499,4 +654,18 @@ func (b *builder) dtmf(pt uint8) {
 	b.line("a=fmtp:%d 0-16", pt)
 }
 
-func (b *builder) bytes() []byte { return b.b.Bytes() }
+// finish returns the SDP: v=, the o= line stamped by o (or with id as
+// session id and version when o is nil), then the lines written.
+func (b *builder) finish(o *Origin, id uint64) []byte {
+	rest := b.b.Bytes()
+	version := id
+	if o != nil {
+		// The o= address is part of what must not change under one version.
+		id, version = o.stamp(append([]byte(b.origin+"\r\n"), rest...))
+	}
+	var out bytes.Buffer
+	out.Grow(len(rest) + 64)
+	fmt.Fprintf(&out, "v=0\r\no=- %d %d %s\r\n", id, version, b.origin)
+	out.Write(rest)
+	return out.Bytes()
+}

@@ -206,7 +206,7 @@ func TestAnswer(t *testing.T) {
 		{
 			name:    "offer direction mirrored",
 			offer:   offerWith("a=sendonly", "m=audio 49170 RTP/AVP 0"),
-			want:    Negotiated{Codec: media.CodecPCMU, Remote: remote, Ptime: 20},
+			want:    Negotiated{Codec: media.CodecPCMU, Remote: remote, Ptime: 20, Direction: RecvOnly},
 			hasAttr: []string{"a=recvonly"},
 		},
 		{
@@ -315,7 +315,8 @@ func checkAnswer(t *testing.T, offer, answer []byte, n Negotiated, opts AnswerOp
 	if err != nil {
 		t.Fatalf("ParseAnswer(our answer) error = %v\n%s", err, answer)
 	}
-	want := Negotiated{Codec: n.Codec, DTMFPT: n.DTMFPT, Remote: netip.AddrPortFrom(opts.Addr.Addr().Unmap(), opts.Addr.Port()), Ptime: Ptime}
+	want := Negotiated{Codec: n.Codec, DTMFPT: n.DTMFPT, Remote: netip.AddrPortFrom(opts.Addr.Addr().Unmap(), opts.Addr.Port()), Ptime: Ptime,
+		Direction: n.Direction.mirror()}
 	if back != want {
 		t.Errorf("ParseAnswer(our answer) = %+v, want %+v", back, want)
 	}
