@@ -25,9 +25,10 @@ type DialOptions struct {
 	FromUser string
 	// FromDisplay is the display name in From; may be empty.
 	FromDisplay string
-	// Transport is "udp" or "tcp". Default: the target URI's transport
-	// parameter (the trunk URI's for a trunk, the registration's for a
-	// registered user), else "udp".
+	// Transport is "udp", "tcp" or "tls" (Server.Dial with sip.tls only).
+	// Default: the target URI's transport parameter ("tls" for a sips: URI;
+	// the trunk URI's for a trunk, the registration's for a registered
+	// user), else "udp".
 	Transport string
 	// Trunk names a Config.Trunks entry to call through (Server.Dial
 	// only): the INVITE goes to the trunk and answers its 401/407
@@ -72,6 +73,10 @@ type Trunk struct {
 	// Trusted puts the trunk inside the RFC 3325 trust domain: its P-Asserted-Identity is
 	// believed as the caller's identity. Off: the caller is who From claims (unverified).
 	Trusted bool `mapstructure:"trusted"`
+	// TLSCA is a PEM file of CA certificates (a carrier's private CA, or its self-signed
+	// certificate) that may vouch for the trunk's certificate when calls go over TLS (URI
+	// sips: or ;transport=tls), besides the system roots; trusted for the trunk's host only.
+	TLSCA string `mapstructure:"tls_ca"`
 }
 
 func (t Trunk) parse() (sipmsg.Uri, error) {
@@ -79,11 +84,15 @@ func (t Trunk) parse() (sipmsg.Uri, error) {
 	if err := sipmsg.ParseUri(t.URI, &u); err != nil {
 		return u, err
 	}
-	if u.Host == "" || (u.Scheme != "" && !strings.EqualFold(u.Scheme, "sip")) {
-		return u, fmt.Errorf("want sip:host[:port][;transport=udp|tcp]")
+	if u.Host == "" || (u.Scheme != "" && !strings.EqualFold(u.Scheme, "sip") && !strings.EqualFold(u.Scheme, "sips")) {
+		return u, fmt.Errorf("want sip:host[:port][;transport=udp|tcp|tls] or sips:host[:port]")
 	}
-	if tr := strings.ToLower(u.UriParams.GetOr("transport", "udp")); tr != "udp" && tr != "tcp" {
+	tr := strings.ToLower(u.UriParams.GetOr("transport", "udp"))
+	if tr != "udp" && tr != "tcp" && tr != "tls" {
 		return u, fmt.Errorf("unsupported transport %q", tr)
+	}
+	if strings.EqualFold(u.Scheme, "sips") && u.UriParams.Has("transport") && tr != "tcp" && tr != "tls" {
+		return u, fmt.Errorf("sips: goes over TLS, not %s", tr)
 	}
 	return u, nil
 }
@@ -146,15 +155,15 @@ func (s *Server) plan(target string, o DialOptions) (dialPlan, error) {
 		p.fromUser = firstNonEmpty(p.fromUser, t.FromUser)
 		p.fromHost = firstNonEmpty(t.FromHost, tu.Host)
 		if transport == "" {
-			transport = strings.ToLower(tu.UriParams.GetOr("transport", "udp"))
+			transport = t.transport(tu)
 		}
 		if isSIPURI(target) {
 			if err := sipmsg.ParseUri(target, &p.ruri); err != nil {
 				return p, err
 			}
-			route := sipmsg.Uri{Scheme: "sip", Host: tu.Host, Port: tu.Port, UriParams: sipmsg.NewParams()}
+			route := sipmsg.Uri{Scheme: firstNonEmpty(tu.Scheme, "sip"), Host: tu.Host, Port: tu.Port, UriParams: sipmsg.NewParams()}
 			route.UriParams.Add("lr", "")
-			if transport != "udp" {
+			if transport != "udp" && !strings.EqualFold(route.Scheme, "sips") {
 				route.UriParams.Add("transport", transport)
 			}
 			p.route = &route
@@ -186,10 +195,16 @@ func (s *Server) plan(target string, o DialOptions) (dialPlan, error) {
 		if transport == "" && p.ruri.UriParams != nil {
 			transport = strings.ToLower(p.ruri.UriParams.GetOr("transport", ""))
 		}
+		if transport == "" && strings.EqualFold(p.ruri.Scheme, "sips") {
+			transport = "tls"
+		}
 	}
 	p.transport = firstNonEmpty(transport, "udp")
 	p.fromUser = firstNonEmpty(p.fromUser, defaultServerFromUser)
-	if p.transport != "udp" && p.transport != "tcp" {
+	switch {
+	case p.transport == "tls" && s.tls == nil:
+		return p, errors.New("tls: sip.tls is not configured")
+	case p.transport != "udp" && p.transport != "tcp" && p.transport != "tls":
 		return p, fmt.Errorf("unsupported transport %q", p.transport)
 	}
 	return p, nil
@@ -340,7 +355,9 @@ func (s *Server) Dial(ctx context.Context, target string, sdp []byte, o DialOpti
 	from.Params.Add("tag", sipmsg.GenerateTagN(16))
 	to := &sipmsg.ToHeader{Address: sipmsg.Uri{Scheme: p.ruri.Scheme, User: p.ruri.User, Host: p.ruri.Host, Port: p.ruri.Port}}
 	contact := &sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: p.fromUser, Host: host, Port: port}}
-	if p.transport != "udp" {
+	if strings.EqualFold(p.ruri.Scheme, "sips") {
+		contact.Address.Scheme = "sips" // RFC 3261 §8.1.1.8; implies TLS (RFC 5630)
+	} else if p.transport != "udp" {
 		contact.Address.UriParams = sipmsg.NewParams()
 		contact.Address.UriParams.Add("transport", p.transport)
 	}
@@ -375,7 +392,9 @@ func (s *Server) Dial(ctx context.Context, target string, sdp []byte, o DialOpti
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)
 	}
-	dua := &sipgo.DialogUA{Client: cli, ContactHDR: *contact}
+	// Over TLS, requests in the dialog go on the INVITE's connection unless the far end
+	// Record-Routes: carriers refuse, or cannot verify, a connection to their Contact.
+	dua := &sipgo.DialogUA{Client: cli, ContactHDR: *contact, RewriteContact: p.transport == "tls"}
 	sess, err := dua.WriteInvite(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: invite: %w", target, err)

@@ -72,9 +72,15 @@ func newLeg(parent context.Context, s *Server, req *sipmsg.Request, tx sipmsg.Se
 	return l, ctx
 }
 
-// contactFor builds our Contact from the socket the request arrived on.
+// contactFor builds our Contact from the socket the request arrived on: a SIPS URI when the
+// dialog must be secure (tls.go), else a SIP URI naming the transport unless it is UDP
+// (transport=tcp, transport=tls).
 func contactFor(req *sipmsg.Request, la net.Addr) *sipmsg.ContactHeader {
 	u := sipmsg.Uri{Scheme: "sip", Host: req.Recipient.Host, Port: req.Recipient.Port}
+	sips := secureDialog(req)
+	if sips {
+		u.Scheme = "sips" // implies TLS: no transport parameter (RFC 5630)
+	}
 	if la != nil {
 		if host, port, err := sipmsg.ParseAddr(la.String()); err == nil {
 			if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
@@ -83,7 +89,7 @@ func contactFor(req *sipmsg.Request, la net.Addr) *sipmsg.ContactHeader {
 			u.Port = port
 		}
 	}
-	if t := strings.ToLower(req.Transport()); t != "udp" {
+	if t := strings.ToLower(req.Transport()); t != "udp" && !sips {
 		u.UriParams = sipmsg.NewParams()
 		u.UriParams.Add("transport", t)
 	}

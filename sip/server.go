@@ -69,6 +69,8 @@ type Config struct {
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 	// TCP bounds what TCP peers can hold open: see TCPConfig (edges.go).
 	TCP TCPConfig `mapstructure:"tcp"`
+	// TLS turns on SIP over TLS (ServeTLS, tls.go). Zero: off.
+	TLS TLSConfig `mapstructure:"tls"`
 }
 
 func (c Config) withDefaults() Config {
@@ -108,6 +110,7 @@ func (c Config) Validate() error {
 	if err := c.TCP.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("tcp: %w", err))
 	}
+	errs = append(errs, c.TLS.validate(), validateTrunkTLS(c))
 	if _, err := newACL(c.Allow, c.Trunks); err != nil {
 		errs = append(errs, err)
 	}
@@ -160,6 +163,7 @@ type Server struct {
 	draining atomic.Bool   // Drain: new INVITEs get 503
 	drained  atomic.Uint64 // INVITEs refused while draining
 	edge     *edge         // TCP limits, sipgo's logs, request checks (edges.go)
+	tls      *tlsServer    // SIP over TLS (tls.go); nil: off
 
 	mu      sync.Mutex
 	legs    map[string]*Leg        // by dialog ID
@@ -195,7 +199,11 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
 	edge := newEdge(cfg.TCP, slog.Default().Handler())
-	ua, err := sipgo.NewUA(append(edge.uaOptions(), sipgo.WithUserAgent(cfg.UserAgent))...)
+	ts, tlsOpt, err := newTLS(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	ua, err := sipgo.NewUA(append(edge.uaOptions(), sipgo.WithUserAgent(cfg.UserAgent), tlsOpt)...)
 	if err != nil {
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
@@ -232,6 +240,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		serves: make(map[string]*serveState),
 		served: make(chan struct{}),
 		edge:   edge,
+		tls:    ts,
 	}
 	a, err := newACL(cfg.Allow, cfg.Trunks)
 	if err != nil {
