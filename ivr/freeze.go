@@ -177,19 +177,10 @@ type webhookBody struct {
 
 // freeze records a freeze of account for the caller, or says why not. A freeze of the same
 // account within the window returns that freeze's reference (duplicate presses, two calls).
-func (f *freezer) freeze(ctx context.Context, account, caller, source, callID string) (ref, refused string, err error) {
+func (f *freezer) freeze(ctx context.Context, account, caller string, trusted bool, source, callID string) (ref, refused string, err error) {
 	now := f.now()
-	rl := f.lane.Config.RateLimit
-	since := now.Add(-rl.Period)
-	if n, err := f.lane.Store.CountAudit(ctx, store.AuditFilter{Since: since, Kind: "freeze", Caller: caller}); err != nil {
-		return "", "", err
-	} else if caller != "" && n >= rl.PerCaller {
-		return "", "rate-limit-caller", nil
-	}
-	if n, err := f.lane.Store.CountAudit(ctx, store.AuditFilter{Since: since, Kind: "freeze", Account: account}); err != nil {
-		return "", "", err
-	} else if n >= rl.PerAccount {
-		return "", "rate-limit-account", nil
+	if refused, err := f.limited(ctx, account, caller, trusted); err != nil || refused != "" {
+		return "", refused, err
 	}
 	nf := store.NewFreeze{Account: account, CallerID: caller, CallID: callID, Window: f.lane.Config.Window}
 	if f.sender != nil {
@@ -221,6 +212,36 @@ func (f *freezer) audit(ctx context.Context, caller, account, source, outcome, r
 	if err != nil {
 		f.log.Error("freeze audit", "err", err, "caller", caller, "account", account, "outcome", outcome)
 	}
+}
+
+// limited says which rate limit, if any, refuses another attempt for account by caller:
+// every audited attempt counts, refused ones (a wrong check) included, so that guessing an
+// account's check digits stops after per_account tries whatever the caller ID says. A
+// caller whose identity is vouched for (trusted) is limited per caller only: strangers
+// guessing at the account cannot lock its owner out of the freeze.
+func (f *freezer) limited(ctx context.Context, account, caller string, trusted bool) (string, error) {
+	rl := f.lane.Config.RateLimit
+	since := f.now().Add(-rl.Period)
+	if caller != "" {
+		n, err := f.lane.Store.CountAudit(ctx, store.AuditFilter{Since: since, Kind: "freeze", Caller: caller})
+		if err != nil {
+			return "", err
+		}
+		if n >= rl.PerCaller {
+			return "rate-limit-caller", nil
+		}
+	}
+	if trusted {
+		return "", nil
+	}
+	n, err := f.lane.Store.CountAudit(ctx, store.AuditFilter{Since: since, Kind: "freeze", Account: account})
+	if err != nil {
+		return "", err
+	}
+	if n >= rl.PerAccount {
+		return "rate-limit-account", nil
+	}
+	return "", nil
 }
 
 // auditKindAttempt marks a lane entered from a source address that per-source limits count:

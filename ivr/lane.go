@@ -48,6 +48,7 @@ type laneAct struct {
 	Stop    bool          // stop the current playback first (barge-in)
 	Timer   time.Duration // arm the lane's timer (0: leave it)
 	Lookup  string        // look this account number up; answer with laneLookedUp
+	Admit   string        // check this account's rate limits before anything is compared; answer with admitted
 	Freeze  string        // freeze this account now; answer with laneFrozen
 	Verify  string        // the caller's check digits; answer with laneVerified
 	Hangup  string        // outcome: hang up once playback ends
@@ -92,7 +93,19 @@ func (l *lane) askAccount(before []string) laneAct {
 	return laneAct{Play: append(before, PromptFreezeAskAccount), Timer: l.timeout}
 }
 
+// afterIdentified asks for the account's rate limits first: a refused attempt must be told
+// before any check is compared, or the refusal itself would say that a guess was right.
 func (l *lane) afterIdentified() laneAct {
+	l.state = laneFreezing
+	return laneAct{Admit: l.account}
+}
+
+// admitted answers an Admit: refused names the limit reached, "" lets the attempt go on to
+// the check (or straight to the freeze).
+func (l *lane) admitted(refused string) laneAct {
+	if refused != "" {
+		return l.end([]string{PromptFreezeRefused, PromptFreezeGoodbye}, OutcomeFreezeRefused, refused)
+	}
 	if l.checkDigits > 0 {
 		l.state = laneCheck
 		l.entry.Reset()

@@ -101,3 +101,35 @@ func TestLane_PerSourceLimit(t *testing.T) {
 		}
 	})
 }
+
+// The review's bypass of finding 6: through a trunk (no per-source limit) with a new From
+// on every call, a guesser gets per_account attempts at an account's check digits; after
+// that the lane refuses before asking for the check, so the right digits are never
+// compared (no oracle), while the owner calling through a trusted trunk still freezes.
+func TestLane_CheckDigitGuessingStopsAtTheAccountLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		db := enableStrictFreeze(t, e, FreezeConfig{Enabled: true, KeyTimeout: 5 * time.Second,
+			RateLimit: FreezeRateLimit{PerAccount: 3}})
+		viaUntrustedTrunk := func(r *CallRecord) { r.Trunk, r.Source = "carrier", "203.0.113.5:5060" }
+		for i := range 3 {
+			r := freezeCall(t, e, fmt.Sprint("g", i), "+200", viaUntrustedTrunk, fmt.Sprintf("%04d", i))
+			if r.Freeze.Refused != "wrong-check" {
+				t.Fatalf("guess %d: freeze %+v, want wrong-check", i, r.Freeze)
+			}
+		}
+		r := freezeCall(t, e, "right", "+200", viaUntrustedTrunk, "1234")
+		if r.Outcome != OutcomeFreezeRefused || r.Freeze.Refused != "rate-limit-account" ||
+			strings.Contains(prompts(r), PromptFreezeAskCheck) {
+			t.Errorf("the right digits after the limit: outcome %q freeze %+v prompts %q; want refused before the check",
+				r.Outcome, r.Freeze, prompts(r))
+		}
+		if fs, _ := db.ListFreezes(context.Background(), 10); len(fs) != 0 {
+			t.Fatalf("frozen by a guesser: %+v", fs)
+		}
+		r = freezeCall(t, e, "owner", "anonymous", trusted("+200"), "")
+		if r.Outcome != OutcomeFrozen {
+			t.Errorf("the owner through a trusted trunk: outcome %q freeze %+v", r.Outcome, r.Freeze)
+		}
+	})
+}

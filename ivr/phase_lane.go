@@ -18,6 +18,7 @@ const laneTimerID = "freeze_lane"
 // in the ending phase or, when the caller asks for a person, in the recovery queue.
 type lanePhase struct {
 	l       *lane
+	trusted bool // the caller's identity is vouched for (or freeze.trust_from)
 	pending time.Duration // arm the lane's timer when the current playback ends
 }
 
@@ -42,7 +43,8 @@ func (p *lanePhase) enter(ctx context.Context, c *call) error {
 	f := c.e.freeze
 	cfg := f.lane.Config
 	check := cfg.CheckDigits
-	if !c.rec.Trusted && !cfg.TrustFrom {
+	p.trusted = c.rec.Trusted || cfg.TrustFrom
+	if !p.trusted {
 		// Anyone can write a From header: whoever calls must show the account's check
 		// digits, however the account was identified.
 		check = max(check, UntrustedCheckDigits)
@@ -100,6 +102,13 @@ func (p *lanePhase) do(ctx context.Context, c *call, act laneAct) error {
 		case act.Lookup != "":
 			act = p.l.lookedUp(act.Lookup, f.exists(act.Lookup))
 			continue
+		case act.Admit != "":
+			refused, err := f.limited(ctx, act.Admit, c.callerID(), p.trusted)
+			if err != nil { // the urgent path goes on; freeze() checks the limits again
+				c.e.log.Error("freeze limits not checked", "call_id", c.rec.CallID, "err", err)
+			}
+			act = p.l.admitted(refused)
+			continue
 		case act.Verify != "":
 			act = p.l.verified(f.checkMatches(p.l.account, act.Verify))
 			continue
@@ -107,7 +116,7 @@ func (p *lanePhase) do(ctx context.Context, c *call, act laneAct) error {
 			fr.Account = act.Freeze
 			// The caller may hang up now: the freeze must still be recorded (and audited).
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			ref, refused, err := f.freeze(fctx, act.Freeze, c.callerID(), c.freezeSource(), c.rec.CallID)
+			ref, refused, err := f.freeze(fctx, act.Freeze, c.callerID(), p.trusted, c.freezeSource(), c.rec.CallID)
 			cancel()
 			if err != nil {
 				c.e.log.Error("freeze not recorded", "call_id", c.rec.CallID, "account", act.Freeze, "err", err)
