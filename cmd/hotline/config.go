@@ -55,6 +55,9 @@ var scalarDefaults = map[string]any{
 	"sip.tcp.read_timeout":          "10s",
 	"sip.tcp.idle_timeout":          "0s", // 0: the registrar's max_expires + 5m
 	"sip.tcp.max_conns_per_source":  64,
+	"sip.tls.listen":                "", // sip.tls: all three, or none (off)
+	"sip.tls.cert":                  "",
+	"sip.tls.key":                   "",
 	"media.rtp_address":             "127.0.0.1",
 	"media.rtp_port_min":            10000,
 	"media.rtp_port_max":            20000,

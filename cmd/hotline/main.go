@@ -16,7 +16,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd(), callCmd(), tonesCmd(), freezesCmd(), simulateCmd(), graphCmd())
+	root.AddCommand(serveCmd(), validateCmd(), callCmd(), tonesCmd(), freezesCmd(), simulateCmd(), graphCmd(), certCmd())
 	if err := root.Execute(); err != nil {
 		if e, ok := err.(exitError); ok {
 			os.Exit(e.code)

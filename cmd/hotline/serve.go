@@ -32,7 +32,8 @@ func serveCmd() *cobra.Command {
 		Long: "Runs Hotline. With no --config it runs the embedded default: the demo menu on\n" +
 			"SIP 127.0.0.1:5060 (UDP and TCP) and the admin API on 127.0.0.1:8080.\n" +
 			"Every key can be overridden by HOTLINE_<SECTION>_<KEY>, e.g. HOTLINE_SIP_LISTEN.\n" +
-			"SIGHUP re-reads the config file and swaps in the new menu for new calls.\n" +
+			"SIGHUP re-reads the config file and swaps in the new menu for new calls, and\n" +
+			"re-reads sip.tls.cert and sip.tls.key (a bad pair keeps the one in use).\n" +
 			"SIGTERM (or SIGINT) drains: new calls get 503, calls in progress go on for up to\n" +
 			"sip.drain_timeout (30s), then end; a second signal ends them at once.",
 		Args: cobra.NoArgs,
@@ -68,6 +69,7 @@ type server struct {
 	hs        *http.Server
 	udp       net.PacketConn
 	tcp, aln  net.Listener
+	tlsLn     net.Listener // SIP over TLS; nil unless sip.tls is set
 	errc      chan error
 	serving   sync.WaitGroup // the SIP Serve goroutines
 	cancel    context.CancelCauseFunc
@@ -75,6 +77,7 @@ type server struct {
 	dataDir   string
 	SIPAddr   string // bound SIP address (UDP and TCP)
 	AdminAddr string // bound admin HTTP address
+	TLSAddr   string // bound SIP over TLS address; "" when off
 }
 
 // start is startWith with the data directory from the config.
@@ -109,7 +112,7 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 		return nil, err
 	}
 	eng.ExportSIPStats(srv)
-	s := &server{cfgPath: cfgPath, log: log, eng: eng, sip: srv, admin: admin, errc: make(chan error, 3),
+	s := &server{cfgPath: cfgPath, log: log, eng: eng, sip: srv, admin: admin, errc: make(chan error, 4),
 		drain: cmp.Or(l.SIP.DrainTimeout, defaultDrainTimeout)}
 	ctx, s.cancel = context.WithCancelCause(ctx)
 	if l.Freeze.Enabled || len(l.Queues) > 0 {
@@ -150,6 +153,18 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 		return fail(fmt.Errorf("admin.listen: %w", err))
 	}
 	s.AdminAddr = s.aln.Addr().String()
+	if l.SIP.TLS.Listen != "" {
+		if s.tlsLn, err = net.Listen("tcp", l.SIP.TLS.Listen); err != nil {
+			s.udp.Close()
+			s.tcp.Close()
+			s.aln.Close()
+			return fail(fmt.Errorf("sip.tls.listen: %w", err))
+		}
+		s.TLSAddr = s.tlsLn.Addr().String()
+		s.serving.Add(1)
+		go func() { defer s.serving.Done(); s.errc <- srv.ServeTLS(ctx, s.tlsLn) }()
+		log.Info("SIP over TLS", "sip_tls", s.TLSAddr, "cert", l.SIP.TLS.Cert)
+	}
 	s.hs = &http.Server{Handler: guarded, ReadHeaderTimeout: 5 * time.Second}
 
 	s.serving.Add(2)
@@ -193,6 +208,7 @@ func (s *server) run(ctx context.Context, hup, term <-chan os.Signal) error {
 		select {
 		case <-hup:
 			s.reload("signal")
+			s.reloadTLS()
 		case err := <-s.errc:
 			s.stop(err)
 			return err
@@ -248,6 +264,19 @@ func (s *server) reload(trigger string) {
 	s.log.Info("menu reloaded", "trigger", trigger, "menu_version", ev.Version)
 }
 
+// reloadTLS re-reads the SIP TLS certificate and key (SIGHUP), or logs why the pair in
+// use stays.
+func (s *server) reloadTLS() {
+	if s.tlsLn == nil {
+		return
+	}
+	if err := s.sip.ReloadTLS(); err != nil {
+		s.log.Error("tls certificate not reloaded; the one in use stays", "err", err)
+		return
+	}
+	s.log.Info("tls certificate reloaded")
+}
+
 // problemLines formats a config error as `hotline validate` does: FILE:LINE:COL: key: message.
 func (s *server) problemLines(err error) []string {
 	loc := newLocator(s.cfgPath)
@@ -281,6 +310,9 @@ func (s *server) stop(cause error) {
 	}
 	s.udp.Close()
 	s.tcp.Close()
+	if s.tlsLn != nil {
+		s.tlsLn.Close()
+	}
 	if s.db != nil {
 		s.db.Close()
 	}
