@@ -514,7 +514,9 @@ func TestTLS_ConfigValidate(t *testing.T) {
 	junk := filepath.Join(dir, "junk.pem")
 	writeFile(t, junk, []byte("not pem\n"))
 	missing := filepath.Join(dir, "missing.pem")
-	on := func(listen, cert, key string) sip.TLSConfig { return sip.TLSConfig{Listen: listen, Cert: cert, Key: key} }
+	on := func(listen, cert, key string) sip.TLSConfig {
+		return sip.TLSConfig{Listen: listen, Cert: cert, Key: key}
+	}
 	tlsTrunk := sip.Trunk{Name: "carrier", URI: "sips:carrier.example", TLSCA: good.cert}
 	tests := []struct {
 		name string
