@@ -271,6 +271,7 @@ func (e *Engine) SIPHandler() sip.Handler {
 		}
 		ci.reinvite = newReinviter()
 		l.OnReinvite(ci.reinvite.answer)
+		l.OnReoffer(ci.reinvite.reoffer)
 		if pai, ok := l.AssertedIdentity(); ok {
 			ci.Asserted = &Party{User: pai.User, Display: pai.Display, URI: pai.URI}
 		}
@@ -354,12 +355,22 @@ func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err
 	}
 	defer e.pool.Release(conn)
 	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
-	answer, neg, err := sdp.Answer(leg.RemoteSDP(), sdp.AnswerOptions{
-		Addr:      local,
-		Codecs:    e.cfg.Media.CodecNames(),
-		SessionID: uint64(e.now().UnixNano()),
-	})
-	if err != nil {
+	origin := &sdp.Origin{ID: uint64(e.now().UnixNano())} // every SDP of the call's (RFC 3264 §8)
+	off, late := leg.(offerer)
+	late = late && len(leg.RemoteSDP()) == 0
+	var answer []byte
+	var neg sdp.Negotiated
+	if late { // no SDP in the INVITE: ours goes in the 200, the answer comes in the ACK
+		if neg, err = e.lateOffer(ctx, off, leg.ID(), local, origin); err != nil {
+			rec.Outcome = OutcomeRejected // a 488 RejectError: the ACK had no usable answer
+			if !errors.As(err, new(*sip.RejectError)) {
+				rec.Outcome = outcomeFromCause(context.Cause(ctx), OutcomeError)
+			}
+			e.finish(rec, err)
+			return err
+		}
+	} else if answer, neg, err = sdp.Answer(leg.RemoteSDP(), sdp.AnswerOptions{
+		Addr: local, Codecs: e.cfg.Media.CodecNames(), Origin: origin}); err != nil {
 		rec.Outcome = OutcomeRejected
 		e.finish(rec, err)
 		return &sip.RejectError{Code: 488, Reason: "Not Acceptable Here", Err: fmt.Errorf("call %s: sdp: %w", leg.ID(), err)}
@@ -385,15 +396,17 @@ func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err
 	}()
 	var policies <-chan callDTMF
 	if info.reinvite != nil {
-		info.reinvite.ready(local, neg.Codec, mode, sess)
+		info.reinvite.ready(local, neg.Codec, mode, sess, origin, neg.Direction)
 		policies = info.reinvite.policy
 	}
-	if err := leg.Answer(ctx, answer); err != nil { // returns once the ACK is in
-		rec.Outcome = outcomeFromCause(context.Cause(ctx), OutcomeError)
-		e.finish(rec, err)
-		return err // sip already says "call <id>: answer: ..."
+	if !late { // a late offer's ACK is in already
+		if err := leg.Answer(ctx, answer); err != nil { // returns once the ACK is in
+			rec.Outcome = outcomeFromCause(context.Cause(ctx), OutcomeError)
+			e.finish(rec, err)
+			return err // sip already says "call <id>: answer: ..."
+		}
 	}
-	sess.SetMuted(false)
+	info.reinvite.confirm(sess, neg.Direction) // unmuted, unless the caller holds us
 	c := &call{e: e, leg: answered{leg}, m: sess, menu: menu, rec: rec, info: info.Info,
 		dtmf: policy, policies: policies, keys: keyFilter{window: e.dedupeWindow()}, trunk: trunk}
 	return e.runCall(ctx, c, newMenuPhase(menu))

@@ -32,6 +32,16 @@ type Inbound interface {
 	Done() <-chan struct{}
 }
 
+// offerer is what an Inbound also is when it can take an INVITE without SDP (late offer,
+// RFC 3261 §13.2.1); *sip.Leg is one. It is apart from Inbound to keep both small (STYLE.md
+// B1): ServeCall answers such an INVITE with an offer of ours when the leg is an offerer,
+// and refuses it with 488 otherwise.
+type offerer interface {
+	// AnswerOffer sends 200 with our offer and returns the answer the ACK carries (nil
+	// when none), once the ACK is in.
+	AnswerOffer(ctx context.Context, offer []byte) (answer []byte, err error)
+}
+
 // Media is the audio side of a leg: what the call plays and hears. *media.Session is one.
 type Media interface {
 	// Play plays prompts once, replacing what was playing; the returned id comes back on

@@ -24,7 +24,7 @@ func TestReinviter_ReevaluatesDTMF(t *testing.T) {
 	if _, code := r.answer([]byte("v=0")); code != 491 {
 		t.Errorf("before the media is up: %d, want 491", code)
 	}
-	r.ready(local, media.CodecPCMU, DTMFAuto, sess)
+	r.ready(local, media.CodecPCMU, DTMFAuto, sess, &sdp.Origin{ID: 1}, sdp.SendRecv)
 	peer := netip.MustParseAddrPort("127.0.0.1:40000")
 	offer := func(codecs []media.CodecName, dtmf bool) []byte {
 		return sdp.Offer(sdp.OfferOptions{Addr: peer, Codecs: codecs, DTMF: dtmf})

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,9 +30,17 @@ type dialog struct {
 	hangingUp  bool
 	localSDP   []byte // the SDP of our last 2xx or offer: a re-INVITE without a new offer gets it again
 	remoteCSeq uint32
-	acks       map[uint32]chan struct{} // ACK awaited for a 2xx we sent, by CSeq
+	acks       map[uint32]*ackWait // ACK awaited for a 2xx we sent, by CSeq
 	onInfo     func(contentType string, body []byte) int
 	onReinvite func(offer []byte) (answer []byte, code int)
+	onReoffer  func() (offer []byte, apply func(answer []byte) error)
+}
+
+// ackWait is an ACK awaited for a 2xx: done closes when it arrives, and
+// body is then its SDP (nil when it carried none).
+type ackWait struct {
+	done chan struct{}
+	body []byte
 }
 
 // dialogUA is what differs between a Leg (we were the INVITE's UAS) and a
@@ -51,7 +60,7 @@ func (d *dialog) setUp(s *Server, ua dialogUA, remoteCSeq uint32) {
 	d.ua = ua
 	d.done = make(chan struct{})
 	d.remoteCSeq = remoteCSeq
-	d.acks = make(map[uint32]chan struct{})
+	d.acks = make(map[uint32]*ackWait)
 }
 
 // causeOf returns nil while the dialog is up, then why it ended.
@@ -70,6 +79,12 @@ func (d *dialog) setOnInfo(f func(contentType string, body []byte) int) {
 func (d *dialog) setOnReinvite(f func(offer []byte) (answer []byte, code int)) {
 	d.mu.Lock()
 	d.onReinvite = f
+	d.mu.Unlock()
+}
+
+func (d *dialog) setOnReoffer(f func() (offer []byte, apply func(answer []byte) error)) {
+	d.mu.Lock()
+	d.onReoffer = f
 	d.mu.Unlock()
 }
 
@@ -196,14 +211,19 @@ func (d *dialog) info(contentType string, body []byte) (code int) {
 // serveReinvite answers a re-INVITE and waits (on this sipgo goroutine)
 // for the ACK of its 2xx. A new offer goes to the OnReinvite hook (RFC
 // 3264 §8), whose failure code (488 when it gives none) leaves the session
-// as it was. Without a hook, or without a new offer, the 2xx carries our
-// last SDP again. A Call has no hook: renegotiating an outbound call's
-// media (carrier re-INVITEs for transfer and session refresh) is issue 11.
+// as it was. A re-INVITE without an offer gets ours from the OnReoffer hook
+// (serveReoffer). Without a hook, the 2xx carries our last SDP again. A
+// Call has no hook: renegotiating an outbound call's media (carrier
+// re-INVITEs for transfer and session refresh) is issue 11.
 func (d *dialog) serveReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	n := req.CSeq().SeqNo
 	d.mu.Lock()
-	f := d.onReinvite
+	f, reoffer := d.onReinvite, d.onReoffer
 	d.mu.Unlock()
+	if reoffer != nil && len(req.Body()) == 0 {
+		d.serveReoffer(req, tx, reoffer)
+		return
+	}
 	if f != nil && len(req.Body()) > 0 {
 		answer, code := f(req.Body())
 		if code < 200 || code > 299 || len(answer) == 0 {
@@ -230,9 +250,49 @@ func (d *dialog) serveReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction)
 		return
 	}
 	// Bounded by 64*T1 and by the dialog's end.
-	if err := d.awaitACK(context.Background(), tx, res, ack); err != nil {
+	if _, err := d.awaitACK(context.Background(), tx, res, ack); err != nil {
 		d.srv.log.Debug("re-INVITE not acknowledged", "call_id", d.id, "error", err)
 	}
+}
+
+// serveReoffer answers a re-INVITE without an offer (RFC 3261 §14.2, RFC
+// 3264 §8): the 2xx carries the OnReoffer hook's offer and the ACK must
+// carry the answer, which the hook's apply takes. A hook that gives no
+// offer (say one is already outstanding) gets 491. When the ACK brings no
+// answer, or one apply refuses, or no ACK comes at all, the dialog ends
+// with BYE and Reason: SIP;cause=488;text="no usable answer" (RFC 3326): the
+// two sides no longer agree on the session.
+func (d *dialog) serveReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction, f func() ([]byte, func([]byte) error)) {
+	n := req.CSeq().SeqNo
+	offer, apply := f()
+	if len(offer) == 0 || apply == nil {
+		if err := tx.Respond(sipmsg.NewResponseFromRequest(req, 491, statusText(491), nil)); err != nil {
+			d.srv.log.Debug("re-INVITE respond failed", "call_id", d.id, "error", err)
+		}
+		return
+	}
+	d.mu.Lock()
+	d.localSDP = offer
+	ack := d.awaitLocked(n)
+	d.mu.Unlock()
+	res := d.ok(req, offer)
+	if err := tx.Respond(res); err != nil {
+		d.forgetACK(n)
+		d.srv.log.Debug("re-INVITE respond failed", "call_id", d.id, "error", err)
+		return
+	}
+	answer, err := d.awaitACK(context.Background(), tx, res, ack)
+	if err == nil {
+		if err = apply(answer); err == nil {
+			return
+		}
+	} else if d.causeOf() != nil {
+		return // the dialog ended meanwhile
+	}
+	d.srv.log.Debug("re-INVITE: no usable answer to our offer", "call_id", d.id, "error", err)
+	ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
+	defer cancel()
+	_ = d.hangup(ctx, &RejectError{Code: 488, Reason: "no usable answer", Err: err})
 }
 
 // ok builds a 2xx with our SDP for an INVITE or re-INVITE.
@@ -245,10 +305,22 @@ func (d *dialog) ok(req *sipmsg.Request, sdp []byte) *sipmsg.Response {
 }
 
 // awaitLocked registers interest in the ACK for CSeq n.
-func (d *dialog) awaitLocked(n uint32) <-chan struct{} {
-	ch := make(chan struct{})
-	d.acks[n] = ch
-	return ch
+func (d *dialog) awaitLocked(n uint32) *ackWait {
+	w := &ackWait{done: make(chan struct{})}
+	d.acks[n] = w
+	return w
+}
+
+// ackSDP returns a copy of an ACK's body when it is SDP (RFC 3261 §13.2.1:
+// the answer to an offer in the 2xx), else nil.
+func ackSDP(req *sipmsg.Request) []byte {
+	if req == nil || len(req.Body()) == 0 {
+		return nil
+	}
+	if ct := mediaType(req); ct != "" && ct != "application/sdp" {
+		return nil
+	}
+	return bytes.Clone(req.Body())
 }
 
 // forgetACK stops expecting the ACK for CSeq n.
@@ -258,12 +330,14 @@ func (d *dialog) forgetACK(n uint32) {
 	d.mu.Unlock()
 }
 
-// acked delivers an ACK with CSeq n.
-func (d *dialog) acked(n uint32) {
+// acked delivers an ACK with CSeq n and its SDP body (nil: none), which
+// answers the offer of a 2xx (late offer, RFC 3261 §13.2.1).
+func (d *dialog) acked(n uint32, body []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if ch, ok := d.acks[n]; ok {
-		close(ch)
+	if w, ok := d.acks[n]; ok {
+		w.body = body
+		close(w.done)
 		delete(d.acks, n)
 	}
 }
@@ -275,8 +349,8 @@ func (d *dialog) acked(n uint32) {
 func (d *dialog) awaitPendingACKs(ctx context.Context) {
 	d.mu.Lock()
 	pending := make([]chan struct{}, 0, len(d.acks))
-	for _, ch := range d.acks {
-		pending = append(pending, ch)
+	for _, w := range d.acks {
+		pending = append(pending, w.done)
 	}
 	d.mu.Unlock()
 	for _, ch := range pending {
@@ -288,26 +362,27 @@ func (d *dialog) awaitPendingACKs(ctx context.Context) {
 	}
 }
 
-// awaitACK waits for the ACK of a 2xx (see await2xxACK); when the dialog
-// ends first it returns the dialog's cause. Unless it gives up, the ACK
-// stays expected after it returns (see awaitPendingACKs).
-func (d *dialog) awaitACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack <-chan struct{}) error {
-	err := await2xxACK(ctx, tx, res, ack, d.done)
+// awaitACK waits for the ACK of a 2xx (see await2xxACK) and returns its SDP
+// body (nil: none); when the dialog ends first it returns the dialog's
+// cause. Unless it gives up, the ACK stays expected after it returns (see
+// awaitPendingACKs).
+func (d *dialog) awaitACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack *ackWait) ([]byte, error) {
+	body, err := await2xxACK(ctx, tx, res, ack, d.done)
 	switch {
 	case errors.Is(err, errDialogDone):
-		return d.causeOf()
+		return nil, d.causeOf()
 	case errors.Is(err, errNoACK):
 		d.forgetACK(res.CSeq().SeqNo)
 	}
-	return err
+	return body, err
 }
 
 // await2xxACK waits for the ACK of a 2xx, retransmitting it over
 // unreliable transports at T1, doubling up to T2, for up to 64*T1 (RFC 3261
 // §13.3.1.4, RFC 6026 §7.1: the TU, not the transaction, retransmits). It
-// returns nil on the ACK, errDialogDone when done closes, ctx's cause, or
-// errNoACK.
-func await2xxACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack, done <-chan struct{}) error {
+// returns the ACK's SDP body (nil: none) on the ACK, else errDialogDone when
+// done closes, ctx's cause, or errNoACK.
+func await2xxACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.Response, ack *ackWait, done <-chan struct{}) ([]byte, error) {
 	giveUp := time.NewTimer(64 * sipmsg.T1)
 	defer giveUp.Stop()
 	interval := sipmsg.T1
@@ -320,19 +395,19 @@ func await2xxACK(ctx context.Context, tx sipmsg.ServerTransaction, res *sipmsg.R
 	}
 	for {
 		select {
-		case <-ack:
-			return nil
-		case <-tx.Acks(): // an ACK on the INVITE's branch (non-compliant peers)
-			return nil
+		case <-ack.done:
+			return ack.body, nil
+		case req := <-tx.Acks(): // an ACK on the INVITE's branch (non-compliant peers)
+			return ackSDP(req), nil
 		case <-done:
-			return errDialogDone
+			return nil, errDialogDone
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return nil, context.Cause(ctx)
 		case <-giveUp.C:
-			return errNoACK
+			return nil, errNoACK
 		case <-resend:
 			if err := tx.Respond(res); err != nil {
-				return fmt.Errorf("retransmit 2xx: %w", err)
+				return nil, fmt.Errorf("retransmit 2xx: %w", err)
 			}
 			interval = min(2*interval, sipmsg.T2)
 			t.Reset(interval)

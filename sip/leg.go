@@ -39,6 +39,7 @@ type Leg struct {
 	target    sipmsg.Uri    // remote target: the INVITE's Contact
 	laddr     sipmsg.Addr   // UDP socket the INVITE arrived on
 	localCSeq atomic.Uint32 // CSeq of our last request in the dialog
+	byeReason string        // Reason header of our BYE (RFC 3326); set by terminate
 }
 
 // newLeg returns the leg of a new INVITE and the call's context, a child of
@@ -135,8 +136,8 @@ func (l *Leg) Trunk() string { return l.origin.trunk }
 func (l *Leg) To() Party { return l.to }
 
 // RemoteSDP returns the offer in the INVITE body; it is empty when the
-// INVITE carried none (late offer: not supported, issue 11). The slice must not
-// be modified.
+// INVITE carried none (late offer: answer with AnswerOffer). The slice must
+// not be modified.
 func (l *Leg) RemoteSDP() []byte { return l.inv.Body() }
 
 // Source returns the host:port the INVITE was received from.
@@ -166,6 +167,15 @@ func (l *Leg) OnInfo(f func(contentType string, body []byte) int) { l.setOnInfo(
 // sipgo's goroutine and must not block on the call goroutine.
 func (l *Leg) OnReinvite(f func(offer []byte) (answer []byte, code int)) { l.setOnReinvite(f) }
 
+// OnReoffer sets how a re-INVITE without an offer is answered (RFC 3261 §14.2, RFC 3264
+// §8): f returns our offer, sent in the 200, and apply, which takes the answer the ACK
+// carries (nil when it carries none) once it arrives. When apply returns an error, or no
+// ACK comes, the call ends with BYE and Reason: SIP;cause=488;text="no usable answer". f
+// returning no offer gets 491. Without f, such a re-INVITE gets our last SDP again and
+// the ACK's answer is not read. f and apply run on sipgo's goroutine and must not block
+// on the call goroutine.
+func (l *Leg) OnReoffer(f func() (offer []byte, apply func(answer []byte) error)) { l.setOnReoffer(f) }
+
 // Answer sends 200 OK with sdp as application/sdp and returns once the
 // caller's ACK arrives. Over UDP it retransmits the 200 (RFC 3261
 // §13.3.1.4). It fails when ctx is done, when the leg ends meanwhile (the
@@ -174,8 +184,29 @@ func (l *Leg) OnReinvite(f func(offer []byte) (answer []byte, code int)) { l.set
 // arrives within 64*T1. After a failure past the 200, the call counts as
 // answered, so Hangup sends BYE.
 func (l *Leg) Answer(ctx context.Context, sdp []byte) error {
+	_, err := l.answer(ctx, sdp, "answer")
+	return err
+}
+
+// AnswerOffer answers an INVITE that carried no SDP (late offer, RFC 3261
+// §13.2.1): the 200 carries offer, and the caller's ACK must carry the
+// answer, which it returns (nil when the ACK has no SDP body). It sends,
+// retransmits and fails as Answer does. The answer is the caller's to check:
+// when it is missing or unusable, end the call with Hangup and a
+// *RejectError (for instance 488 "no usable answer"), which the BYE carries
+// as its Reason header (RFC 3326). It fails at once when the INVITE had an
+// offer (answer that with Answer).
+func (l *Leg) AnswerOffer(ctx context.Context, offer []byte) (answer []byte, err error) {
+	if len(l.inv.Body()) > 0 {
+		return nil, fmt.Errorf("call %s: answer offer: the INVITE has an offer", l.id)
+	}
+	return l.answer(ctx, offer, "answer offer")
+}
+
+// answer sends the 200 with sdp and returns the ACK's SDP body (see Answer).
+func (l *Leg) answer(ctx context.Context, sdp []byte, op string) ([]byte, error) {
 	if len(sdp) == 0 {
-		return fmt.Errorf("call %s: answer: empty sdp", l.id)
+		return nil, fmt.Errorf("call %s: %s: empty sdp", l.id, op)
 	}
 	cseq := l.inv.CSeq().SeqNo
 	l.mu.Lock()
@@ -183,10 +214,10 @@ func (l *Leg) Answer(ctx context.Context, sdp []byte) error {
 	case l.cause != nil:
 		cause := l.cause
 		l.mu.Unlock()
-		return fmt.Errorf("call %s: answer: %w", l.id, cause)
+		return nil, fmt.Errorf("call %s: %s: %w", l.id, op, cause)
 	case l.answered || l.hangingUp:
 		l.mu.Unlock()
-		return fmt.Errorf("call %s: answer: already answered or hanging up", l.id)
+		return nil, fmt.Errorf("call %s: %s: already answered or hanging up", l.id, op)
 	}
 	l.answered = true
 	l.localSDP = bytes.Clone(sdp)
@@ -203,12 +234,13 @@ func (l *Leg) Answer(ctx context.Context, sdp []byte) error {
 		if cause := l.Cause(); cause != nil {
 			err = fmt.Errorf("%w: %w", cause, err)
 		}
-		return fmt.Errorf("call %s: answer: %w", l.id, err)
+		return nil, fmt.Errorf("call %s: %s: %w", l.id, op, err)
 	}
-	if err := l.awaitACK(ctx, l.tx, res, ack); err != nil {
-		return fmt.Errorf("call %s: answer: %w", l.id, err)
+	body, err := l.awaitACK(ctx, l.tx, res, ack)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: %s: %w", l.id, op, err)
 	}
-	return nil
+	return body, nil
 }
 
 // Hangup ends the leg: BYE if it was answered, otherwise a final response
@@ -224,10 +256,11 @@ func (l *Leg) Hangup(ctx context.Context, cause error) error {
 	return nil
 }
 
-// terminate implements dialogUA: BYE once answered, else the final
-// response to the INVITE.
+// terminate implements dialogUA: BYE once answered (with a Reason header
+// for a *RejectError cause, RFC 3326), else the final response to the INVITE.
 func (l *Leg) terminate(ctx context.Context, answered bool, cause error) error {
 	if answered {
+		l.byeReason = reasonFor(cause)
 		return l.bye(ctx)
 	}
 	code, reason := finalFor(cause)
@@ -296,6 +329,9 @@ func (l *Leg) dialogRequest(req *sipmsg.Request) {
 	}
 	req.AppendHeader(l.contact.Clone())
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", l.srv.cfg.UserAgent))
+	if req.Method == sipmsg.BYE && l.byeReason != "" {
+		req.AppendHeader(sipmsg.NewHeader("Reason", l.byeReason))
+	}
 	req.SetBody(nil)
 	transport := l.inv.Transport()
 	req.SetTransport(transport)
@@ -317,4 +353,21 @@ func (l *Leg) dialogRequest(req *sipmsg.Request) {
 		_, _ = c.TryClose() // GetConnection took a reference
 		req.SetDestination(l.source)
 	}
+}
+
+// reasonFor returns the Reason header value (RFC 3326) of a BYE sent because
+// of cause: `SIP;cause=488;text="no usable answer"` for a *RejectError,
+// "" for any other cause.
+func reasonFor(cause error) string {
+	var re *RejectError
+	if !errors.As(cause, &re) || re.Code < 300 || re.Code > 699 {
+		return ""
+	}
+	text := strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < ' ' || r == 0x7f {
+			return -1 // a quoted-string without escapes (RFC 3261 §25.1)
+		}
+		return r
+	}, re.reason())
+	return fmt.Sprintf("SIP;cause=%d;text=\"%s\"", re.Code, text)
 }

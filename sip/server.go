@@ -635,7 +635,7 @@ func (s *Server) onAck(req *sipmsg.Request, _ sipmsg.ServerTransaction) {
 		return
 	}
 	if d := s.matchDialog(req); d != nil {
-		d.acked(req.CSeq().SeqNo)
+		d.acked(req.CSeq().SeqNo, ackSDP(req)) // the answer, when our 2xx offered
 	}
 }
 
