@@ -302,7 +302,10 @@ func (r *rtpDialer) dialLeg(ctx context.Context, id, target string, o sip.DialOp
 		e.pool.Release(conn)
 		return nil, fmt.Errorf("%s answer: %w", id, err)
 	}
-	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote})
+	// RTP is latched from the SDP's address or the answer's signalling address (a phone
+	// behind NAT whose SDP names its private address sends from its public one).
+	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote,
+		PeerIP: addrOf(call.Source())})
 	sess.Start(context.WithoutCancel(ctx))
 	var once sync.Once
 	return &peer{id: id, leg: call, m: sess, close: func() {
@@ -312,6 +315,14 @@ func (r *rtpDialer) dialLeg(ctx context.Context, id, target string, o sip.DialOp
 			e.pool.Release(conn)
 		})
 	}}, nil
+}
+
+// addrOf returns the IP of a host:port, or the zero Addr.
+func addrOf(hostport string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(hostport); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // bridgeSessions is the engine's bridger for RTP sessions.

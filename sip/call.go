@@ -25,10 +25,15 @@ type Call struct {
 	served string // key of the served socket the call rides on
 	from   Party
 	to     Party
+	source string // host:port the 2xx came from
 }
 
 // ID returns the Call-ID.
 func (c *Call) ID() string { return c.id }
+
+// Source returns the host:port the answer (2xx) came from: the far end's signalling
+// address as we see it (a NAT's public address for a phone behind one).
+func (c *Call) Source() string { return c.source }
 
 // From returns the From party of the INVITE that set the call up: us, with
 // the caller ID we sent.
@@ -128,6 +133,7 @@ func (c *Call) fill(sess *sipgo.DialogClientSession) {
 	c.id = inv.CallID().Value()
 	c.dialogID = sess.ID
 	c.remoteSDP = res.Body()
+	c.source = res.Source()
 	c.target = *inv.Recipient.Clone()
 	if ct := res.Contact(); ct != nil {
 		c.target = *ct.Address.Clone()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -71,6 +72,36 @@ func TestE2E_QueueAgentAnswersAndBothHear(t *testing.T) {
 		t.Fatalf("record outcome %q queue %+v, want answered by agent1", rec.Outcome, rec.Queue)
 	}
 	waitReady(t, s, 1) // the agent is free again
+}
+
+// An agent behind NAT: its SDP names a private address (127.0.0.4) that never sends, its
+// packets come from its public one (127.0.0.3, where its SIP is). The media latch takes the
+// answer's signalling address as the agent's (review of issue 10): both still hear each
+// other, where a latch that trusted only the SDP's address would drop all the agent's audio.
+func TestE2E_AgentBehindNATIsHeard(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    ring_timeout: 5s\n", agentYAML, agentSIP)
+	s, prompts := startTestServerWith(t, cfg)
+	prompts = withSystemPrompts(t, prompts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent, err := phone.NewAgent(ctx, phone.AgentOptions{Registrar: s.SIPAddr, User: "agent1", Password: "agentpw", Prompts: prompts,
+		Host: "127.0.0.3", SDPAddress: netip.MustParseAddr("127.0.0.4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+	waitReady(t, s, 1)
+	p := dialAs(t, ctx, s, prompts, "dave")
+	expectPrompts(t, ctx, p, "main")
+	p.Press(ctx, "3")
+	var ac *phone.AgentCall
+	select {
+	case ac = <-agent.Calls():
+	case <-ctx.Done():
+		t.Fatal("the agent was never rung")
+	}
+	assertBothHear(t, ctx, ac, p, prompts)
 }
 
 // An agent whose phone refuses (486) is not rung again at once: it rests (dispatch.ring_rest),

@@ -65,6 +65,13 @@ type AgentOptions struct {
 	// Proxy-Authenticate challenge first, 403 for wrong credentials. Only an authenticated
 	// INVITE rings. Its OnCheck sees every outcome.
 	Challenge siptest.InviteAuth
+	// Host is the loopback IP the agent binds its SIP and RTP sockets to; default
+	// 127.0.0.1.
+	Host string
+	// SDPAddress, when set, is the address the agent's SDP answers name instead of its RTP
+	// socket's: a phone behind NAT, whose SDP says its private address while its packets
+	// come from another.
+	SDPAddress netip.Addr
 }
 
 // Ring is one INVITE the agent was offered, whatever became of it.
@@ -139,7 +146,10 @@ func NewAgent(ctx context.Context, o AgentOptions) (*Agent, error) {
 	if registrar != "" && !strings.HasPrefix(strings.ToLower(registrar), "sip:") {
 		registrar = "sip:" + registrar
 	}
-	client, err := siptest.NewClient(siptest.ClientConfig{UserAgent: "Hotline-agent", Host: "127.0.0.1", InviteAuth: o.Challenge})
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	client, err := siptest.NewClient(siptest.ClientConfig{UserAgent: "Hotline-agent", Host: o.Host, InviteAuth: o.Challenge})
 	if err != nil {
 		return nil, fmt.Errorf("phone: new agent %s: %w", o.User, err)
 	}
@@ -371,11 +381,15 @@ func (a *Agent) onInvite(ctx context.Context, call *siptest.Call) ([]byte, int) 
 
 // answer opens the call's RTP socket and session and makes the SDP answer.
 func (a *Agent) answer(call *siptest.Call) (*AgentCall, []byte, int) {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	ip := netip.MustParseAddr(a.opts.Host)
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 	if err != nil {
 		return nil, nil, 500
 	}
-	local := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	if a.opts.SDPAddress.IsValid() {
+		ip = a.opts.SDPAddress
+	}
+	local := netip.AddrPortFrom(ip, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
 	answer, neg, err := sdp.Answer(call.RemoteSDP(), sdp.AnswerOptions{Addr: local, Codecs: a.opts.Codecs, SessionID: uint64(time.Now().UnixNano())})
 	if err != nil {
 		conn.Close()
