@@ -63,12 +63,16 @@ func (e *Engine) serveAgentCode(ctx context.Context, l *sip.Leg, st queue.AgentS
 	if err != nil {
 		return &sip.RejectError{Code: 488, Reason: "Not Acceptable Here", Err: fmt.Errorf("call %s: sdp: %w", l.ID(), err)}
 	}
-	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote})
+	// As for every inbound call: nothing is sent before the ACK, and RTP is latched only from
+	// the SDP's address or the INVITE's source.
+	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote,
+		PeerIP: addrOf(l.Source()), Muted: true})
 	sess.Start(ctx)
 	defer sess.Close()
 	if err := l.Answer(ctx, answer); err != nil {
 		return err
 	}
+	sess.SetMuted(false)
 	// A call of the same model: it says what it did, then hangs up.
 	f := l.From()
 	menu := e.menu.Load()

@@ -62,6 +62,13 @@ func TestE2E_StrangerRefused(t *testing.T) {
 func TestE2E_NoMediaBeforeACK(t *testing.T) {
 	t.Parallel()
 	s, _ := startTestServerWith(t, e2eConfigWith(t, ""))
+	noMediaBeforeACK(t, s, "hotline")
+}
+
+// noMediaBeforeACK sends an INVITE to user at s whose SDP names a victim's socket, waits for
+// two 200s (no ACK), checks the victim got nothing, then ACKs and hangs up.
+func noMediaBeforeACK(t *testing.T, s *server, user string) {
+	t.Helper()
 	victim, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +83,11 @@ func TestE2E_NoMediaBeforeACK(t *testing.T) {
 	sdp := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", vport)
 	at := attacker.LocalAddr().String()
-	inv := "INVITE sip:hotline@" + s.SIPAddr + " SIP/2.0\r\n" +
+	inv := "INVITE sip:" + user + "@" + s.SIPAddr + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + at + ";branch=z9hG4bK-noack-1;rport\r\n" +
 		"Max-Forwards: 70\r\n" +
 		"From: <sip:mallory@127.0.0.1>;tag=m1\r\n" +
-		"To: <sip:hotline@127.0.0.1>\r\n" +
+		"To: <sip:" + user + "@127.0.0.1>\r\n" +
 		"Call-ID: noack-" + fmt.Sprint(vport) + "\r\n" +
 		"CSeq: 1 INVITE\r\n" +
 		"Contact: <sip:mallory@" + at + ">\r\n" +
@@ -123,14 +130,51 @@ func TestE2E_NoMediaBeforeACK(t *testing.T) {
 		}
 	}
 	for i, method := range []string{"ACK", "BYE"} {
-		req := method + " sip:hotline@" + s.SIPAddr + " SIP/2.0\r\n" +
+		req := method + " sip:" + user + "@" + s.SIPAddr + " SIP/2.0\r\n" +
 			"Via: SIP/2.0/UDP " + at + fmt.Sprintf(";branch=z9hG4bK-noack-%d;rport\r\n", i+2) +
 			"Max-Forwards: 70\r\nFrom: <sip:mallory@127.0.0.1>;tag=m1\r\n" +
-			"To: <sip:hotline@127.0.0.1>;tag=" + toTag + "\r\n" +
+			"To: <sip:" + user + "@127.0.0.1>;tag=" + toTag + "\r\n" +
 			"Call-ID: noack-" + fmt.Sprint(vport) + "\r\n" +
 			fmt.Sprintf("CSeq: %d %s\r\n", 1+i, method) + "Content-Length: 0\r\n\r\n"
 		if _, err := attacker.WriteTo([]byte(req), dst); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Until our BYE is answered, answer a BYE of the server's (a feature-code call hangs up
+	// by itself) so that neither side waits out a timeout.
+	for {
+		_ = attacker.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, _, err := attacker.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		msg := string(buf[:n])
+		if strings.HasPrefix(msg, "SIP/2.0 ") && strings.Contains(msg, " BYE\r\n") {
+			return // our BYE's answer
+		}
+		if strings.HasPrefix(msg, "BYE ") {
+			var hdrs []string
+			for _, line := range strings.Split(msg, "\r\n") {
+				for _, h := range []string{"via:", "from:", "to:", "call-id:", "cseq:"} {
+					if strings.HasPrefix(strings.ToLower(line), h) {
+						hdrs = append(hdrs, line)
+					}
+				}
+			}
+			res := "SIP/2.0 200 OK\r\n" + strings.Join(hdrs, "\r\n") + "\r\nContent-Length: 0\r\n\r\n"
+			if _, err := attacker.WriteTo([]byte(res), dst); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+}
+
+// The same for a feature-code call (review of issue 10): *21 answered but never ACKed
+// streams nothing to the address its SDP names.
+func TestE2E_NoMediaBeforeACKOnFeatureCodes(t *testing.T) {
+	t.Parallel()
+	cfg := queueConfig(t, t.TempDir(), "    ring_timeout: 5s\n", agentYAML, agentSIP)
+	s, _ := startTestServerWith(t, cfg)
+	noMediaBeforeACK(t, s, "*21")
 }
