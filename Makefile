@@ -39,6 +39,7 @@ interop: build
 	testdata/sipp/run.sh
 	testdata/baresip/run.sh
 	testdata/baresip/agent.sh
+	testdata/baresip/tls.sh
 
 load: build
 	testdata/sipp/load.sh
