@@ -586,3 +586,24 @@ func TestTLS_Off(t *testing.T) {
 		t.Errorf("ReloadTLS without sip.tls = %v", err)
 	}
 }
+
+// TLS 1.2 is the oldest version served.
+func TestTLS_RefusesOldVersions(t *testing.T) {
+	t.Parallel()
+	cert := newTestCert(t, t.TempDir(), "hotline")
+	_, addr := startTLSServer(t, tlsConfigFor(cert), sip.HandlerFunc(func(context.Context, *sip.Leg) error { return nil }))
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: cert.pool(), ServerName: "127.0.0.1", MinVersion: v, MaxVersion: v})
+		if err != nil {
+			t.Errorf("%s: %v", tls.VersionName(v), err)
+			continue
+		}
+		conn.Close()
+	}
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: cert.pool(), ServerName: "127.0.0.1",
+		MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+	if err == nil {
+		conn.Close()
+		t.Error("a TLS 1.1 handshake succeeded")
+	}
+}
