@@ -155,9 +155,11 @@ type CallbackConfig struct {
 	// through a trunk dial nothing, and callbacks without a trunk reach only phones
 	// registered with Hotline.
 	Allow []string `mapstructure:"allow"`
-	// Deny lists numbers never dialled, checked before Allow; default DefaultCallbackDeny
-	// (a list given here replaces it).
+	// Deny lists numbers never dialled, checked before Allow, besides DefaultCallbackDeny.
 	Deny []string `mapstructure:"deny"`
+	// DropDefaultDeny leaves DefaultCallbackDeny out (where national numbering makes it
+	// wrong); Deny then stands alone.
+	DropDefaultDeny bool `mapstructure:"drop_default_deny"`
 	// MaxPerNumber caps the callbacks stored for one number in a day (across queues);
 	// default DefaultCallbackPerNumber.
 	MaxPerNumber int `mapstructure:"max_per_number"`
@@ -168,7 +170,7 @@ type CallbackConfig struct {
 
 // DialPlan compiles Allow and Deny (checked by Validate).
 func (c CallbackConfig) DialPlan() DialPlan {
-	p, _ := CompileDialPlan(c.Allow, c.Deny)
+	p, _ := CompileDialPlan(c.Allow, c.Deny, c.DropDefaultDeny)
 	return p
 }
 

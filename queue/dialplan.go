@@ -22,15 +22,21 @@ import (
 // (or, for callbacks to registered softphones, a plain user name): URIs, separators and
 // anything longer than 32 characters are refused.
 
-// DefaultCallbackDeny are the numbers no callback dials unless a queue's callback.deny
-// replaces the list: international access prefixes (00, 011) and common premium-rate
-// ranges (NANP 900 and 976, 0900-0909 in much of Europe, 1900 in Australia, and their
-// international forms). Replace it where national numbering differs (Japan's mobiles
-// start 090, for example).
-var DefaultCallbackDeny = []string{
-	"00", "011",
-	"+1900", "+1976", "1900", "1976",
-	"0900", "0901", "0906", "0909", "+4490", "+4491", "+4990", "+3189", "+3190", "+3389", "+61190",
+// DefaultCallbackDeny returns the numbers no callback dials unless a queue sets
+// callback.drop_default_deny: international access prefixes (00, 011); common premium-rate
+// ranges in their international form (NANP +1900 and +1976, UK +4490/+4491, Germany
+// +4990, the Netherlands +3190/+3189, France +3389, Australia +61190) and in national form
+// where that form cannot be a mobile elsewhere (0900, 0901, 0906, 0909); and every number
+// of 6 digits or fewer (emergency and service codes: 110, 112, 119, 120, 911, 999, ...;
+// short premium codes). Where national numbering differs (Japan's mobiles start 090),
+// drop the default and list your own.
+func DefaultCallbackDeny() []string {
+	return []string{
+		"00", "011",
+		"+1900", "+1976", "+4490", "+4491", "+4990", "+3189", "+3190", "+3389", "+61190",
+		"0900", "0901", "0906", "0909",
+		`/\+?[0-9]{1,6}/`,
+	}
 }
 
 // Errors Check returns.
@@ -49,6 +55,7 @@ const maxNumberLen = 32
 // DialPlan is a compiled set of allow and deny patterns. The zero value allows nothing.
 type DialPlan struct {
 	allow, deny []pattern
+	defaultDeny []pattern // DefaultCallbackDeny: numbers on the public network only
 }
 
 type pattern struct {
@@ -110,19 +117,20 @@ func isUserName(s string) bool {
 	return true
 }
 
-// CompileDialPlan compiles allow and deny patterns; deny nil means DefaultCallbackDeny.
-// The error names each bad pattern by its index.
-func CompileDialPlan(allow, deny []string) (DialPlan, error) {
-	if deny == nil {
-		deny = DefaultCallbackDeny
-	}
+// CompileDialPlan compiles allow and deny patterns; deny adds to DefaultCallbackDeny
+// unless dropDefault. The error names each bad pattern by its index.
+func CompileDialPlan(allow, deny []string, dropDefault bool) (DialPlan, error) {
 	var p DialPlan
 	var errs []error
+	var defaults []string
+	if !dropDefault {
+		defaults = DefaultCallbackDeny()
+	}
 	for _, set := range []struct {
 		key  string
 		srcs []string
 		dst  *[]pattern
-	}{{"allow", allow, &p.allow}, {"deny", deny, &p.deny}} {
+	}{{"allow", allow, &p.allow}, {"deny", deny, &p.deny}, {"default deny", defaults, &p.defaultDeny}} {
 		for i, s := range set.srcs {
 			pt, err := compilePattern(s)
 			if err != nil {
@@ -138,12 +146,25 @@ func CompileDialPlan(allow, deny []string) (DialPlan, error) {
 // Check says whether number may be dialled: nil, or ErrBadNumber, ErrDenied, ErrNotAllowed
 // (wrapped with the pattern that decided).
 func (p DialPlan) Check(number string) error {
+	if err := denied(p.defaultDeny, number); err != nil && isNumber(number) {
+		return err
+	}
 	return p.check(number, isNumber, false)
+}
+
+func denied(ps []pattern, target string) error {
+	for _, d := range ps {
+		if d.match(target) {
+			return fmt.Errorf("%w (%s)", ErrDenied, d.src)
+		}
+	}
+	return nil
 }
 
 // CheckUser says whether name may be called back as a registered softphone's account (a
 // callback with no trunk, which reaches only phones registered with Hotline): it must be a
-// plain user name, and match the allow patterns when there are any (deny applies as well).
+// plain user name, and match the allow patterns when there are any (the queue's own deny
+// applies as well; the default deny, about the public network, does not).
 func (p DialPlan) CheckUser(name string) error {
 	return p.check(name, isUserName, true)
 }
@@ -154,10 +175,8 @@ func (p DialPlan) check(target string, valid func(string) bool, emptyAllows bool
 	if len(target) > maxNumberLen || !valid(target) {
 		return ErrBadNumber
 	}
-	for _, d := range p.deny {
-		if d.match(target) {
-			return fmt.Errorf("%w (%s)", ErrDenied, d.src)
-		}
+	if err := denied(p.deny, target); err != nil {
+		return err
 	}
 	if len(p.allow) == 0 && emptyAllows {
 		return nil

@@ -8,7 +8,7 @@ import (
 
 func TestDialPlan_Check(t *testing.T) {
 	t.Parallel()
-	cn, err := CompileDialPlan([]string{`/\+861[3-9][0-9]{9}/`, "+4915", "+1"}, nil)
+	cn, err := CompileDialPlan([]string{`/\+861[3-9][0-9]{9}/`, "+4915", "+1", "1"}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +30,10 @@ func TestDialPlan_Check(t *testing.T) {
 		{"a SIP URI is no number", cn, "sip:+8613800138000@evil.example", ErrBadNumber},
 		{"separators", cn, "+86 138 0013 8000", ErrBadNumber},
 		{"too long", cn, "+1" + strings.Repeat("5", 40), ErrBadNumber},
+		{"emergency under a broad prefix", cn, "112", ErrDenied},
+		{"NANP emergency", cn, "911", ErrDenied},
+		{"short code", cn, "+1555", ErrDenied},
+		{"Chinese mobile 190x passes", cn, "19001234567", nil},
 		{"empty", cn, "", ErrBadNumber},
 	}
 	for _, tc := range tests {
@@ -45,7 +49,7 @@ func TestDialPlan_Check(t *testing.T) {
 func TestDialPlan_DenyDefaultsAndReplacement(t *testing.T) {
 	t.Parallel()
 	all := []string{`/\+?[0-9]+/`}
-	def, err := CompileDialPlan(all, nil)
+	def, err := CompileDialPlan(all, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,19 +58,31 @@ func TestDialPlan_DenyDefaultsAndReplacement(t *testing.T) {
 			t.Errorf("default deny: Check(%q) = %v, want ErrDenied", n, err)
 		}
 	}
-	open, err := CompileDialPlan(all, []string{})
+	for _, extra := range [][]string{nil, {}, {"+86"}} {
+		p, err := CompileDialPlan(all, extra, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Check("09001234567"); !errors.Is(err, ErrDenied) {
+			t.Errorf("deny %q: the default stays; Check = %v", extra, err)
+		}
+	}
+	open, err := CompileDialPlan(all, []string{"+86"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := open.Check("09001234567"); err != nil {
-		t.Errorf("deny replaced by an empty list: Check = %v, want allowed", err)
+		t.Errorf("default dropped: Check = %v, want allowed", err)
+	}
+	if err := open.Check("+8613800138000"); !errors.Is(err, ErrDenied) {
+		t.Errorf("default dropped, own deny kept: Check = %v", err)
 	}
 }
 
 func TestDialPlan_CheckUser(t *testing.T) {
 	t.Parallel()
-	none, _ := CompileDialPlan(nil, nil) // no allow list, the default deny list
-	some, _ := CompileDialPlan([]string{"/agent[0-9]+/"}, nil)
+	none, _ := CompileDialPlan(nil, nil, false) // no allow list, the default deny list
+	some, _ := CompileDialPlan([]string{"/agent[0-9]+/"}, []string{"0044"}, false)
 	tests := []struct {
 		plan DialPlan
 		name string
@@ -76,7 +92,8 @@ func TestDialPlan_CheckUser(t *testing.T) {
 		{none, "alice@evil.example", ErrBadNumber},
 		{none, "sip:alice", ErrBadNumber},
 		{none, "alice;transport=tcp", ErrBadNumber},
-		{none, "00441234", ErrDenied},
+		{none, "+200", nil}, // a registered phone's number: the default deny is about the network
+		{some, "00441234", ErrDenied},
 		{some, "agent7", nil},
 		{some, "alice", ErrNotAllowed},
 	}
