@@ -25,6 +25,7 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 
 	"github.com/hotline-ivr/hotline/sip"
 )
@@ -605,5 +606,73 @@ func TestTLS_RefusesOldVersions(t *testing.T) {
 	if err == nil {
 		conn.Close()
 		t.Error("a TLS 1.1 handshake succeeded")
+	}
+}
+
+// An agent's phone registers over TLS (digest) and is called over its own connection: the
+// INVITE, ACK and BYE reach it there, although its Contact names a port nothing serves.
+func TestTLS_RegisteredPhoneCalledOverItsConnection(t *testing.T) {
+	t.Parallel()
+	cert := newTestCert(t, t.TempDir(), "hotline")
+	cfg := registrarConfig()
+	cfg.TLS = tlsConfigFor(cert).TLS
+	srv, addr := startTLSServer(t, cfg, sip.HandlerFunc(noCalls))
+	p := dialTLSPeer(t, addr, cert.pool())
+
+	register := func(cseq int, auth string) *sipmsg.Response {
+		t.Helper()
+		var b strings.Builder
+		fmt.Fprintf(&b, "REGISTER sip:%s SIP/2.0\r\n", addr)
+		fmt.Fprintf(&b, "Via: SIP/2.0/TLS %s;branch=z9hG4bK%x;rport\r\n", p.local(), mrand.Uint64())
+		b.WriteString("Max-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=reg\r\nTo: <sip:1001@127.0.0.1>\r\n")
+		fmt.Fprintf(&b, "Call-ID: tls-reg\r\nCSeq: %d REGISTER\r\n", cseq)
+		b.WriteString("Contact: <sip:1001@127.0.0.1:1;transport=tls>\r\nExpires: 300\r\n")
+		if auth != "" {
+			fmt.Fprintf(&b, "Authorization: %s\r\n", auth)
+		}
+		b.WriteString("Content-Length: 0\r\n\r\n")
+		if _, err := io.WriteString(p.conn, b.String()); err != nil {
+			t.Fatal(err)
+		}
+		return p.final(uint32(cseq))
+	}
+	chal := challengeOf(t, register(1, ""))
+	cred, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: "sip:" + addr, Username: "1001", Password: "s3cret", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := register(2, cred.String()); res.StatusCode != 200 {
+		t.Fatalf("REGISTER with credentials: %d %s", res.StatusCode, res.Reason)
+	}
+
+	type dialed struct {
+		call *sip.Call
+		err  error
+	}
+	done := make(chan dialed, 1)
+	ctx := testCtx(t)
+	go func() {
+		call, err := srv.Dial(ctx, "1001", []byte(offerSDP), sip.DialOptions{})
+		done <- dialed{call, err}
+	}()
+	inv := p.request(sipmsg.INVITE)
+	if inv.Recipient.Port != 1 || inv.Recipient.UriParams.GetOr("transport", "") != "tls" {
+		t.Errorf("Request-URI %s: want the registered Contact", inv.Recipient.String())
+	}
+	if ct := inv.Contact().Address; ct.Host+":"+strconv.Itoa(ct.Port) != addr || ct.UriParams.GetOr("transport", "") != "tls" {
+		t.Errorf("Contact %s: want sip:...@%s;transport=tls", ct.String(), addr)
+	}
+	inv.To().Params.Add("tag", "phone")
+	p.reply(inv, 200, "<sip:1001@127.0.0.1:1;transport=tls>", answerSDP)
+	p.request(sipmsg.ACK)
+	d := recv(t, done, "Dial")
+	if d.err != nil {
+		t.Fatalf("Dial: %v", d.err)
+	}
+	hung := make(chan error, 1)
+	go func() { hung <- d.call.Hangup(ctx) }()
+	p.reply(p.request(sipmsg.BYE), 200, "", "")
+	if err := recv(t, hung, "Hangup"); err != nil {
+		t.Errorf("Hangup: %v", err)
 	}
 }
