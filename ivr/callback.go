@@ -130,7 +130,7 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 	qc := d.cfgs[qname]
 	// The dial plan again, as it stands now: a number stored before the plan changed is
 	// not dialled (every attempt is refused, so the callback fails after its attempts).
-	if err := checkTarget(qc, cb.CallerNumber); err != nil {
+	if err := d.checkTarget(qname, cb.CallerNumber); err != nil {
 		stopRenew()
 		fail(store.OutcomeRejected, fmt.Errorf("dial plan: %w", err))
 		return

@@ -188,6 +188,7 @@ type dispatcher struct {
 	e       *Engine
 	queues  map[string]*queue.Queue
 	cfgs    map[string]QueueConfig
+	plans   map[string]queue.DialPlan // each queue's callback dial plan, compiled once
 	agents  map[string]*agentInfo
 	byUser  map[string]string
 	entries map[string]*entry
@@ -228,8 +229,10 @@ func (e *Engine) newDispatcher(queues map[string]QueueConfig, agents []AgentConf
 		byUser: map[string]string{}, entries: map[string]*entry{}, rings: map[string]ringState{},
 		dialer: dialer, cbs: e.callbacks, places: e.places, owner: e.node, timing: e.timings,
 		reqs: make(chan func(time.Time)), done: make(chan struct{}), log: e.log, codes: codes.states(),
+		plans: map[string]queue.DialPlan{},
 	}
 	for name, qc := range queues {
+		d.plans[name] = qc.Callback.DialPlan()
 		c := qc.Config
 		c.Name = name
 		q, err := queue.New(c)
@@ -294,6 +297,12 @@ func (d *dispatcher) restore(ctx context.Context, now time.Time) error {
 			q, ok := d.queues[cb.Queue]
 			if !ok {
 				d.log.Warn("stored callback for a queue no longer configured; kept in the store", "id", cb.ID, "queue", cb.Queue)
+				continue
+			}
+			if err := d.checkTarget(cb.Queue, cb.CallerNumber); err != nil {
+				// Stored before the dial plan said otherwise (an upgrade, a config change):
+				// never dialled, and no agent is rung for it.
+				d.refuseStored(ctx, cb, err, now)
 				continue
 			}
 			id := cmpOr(cb.CallID, fmt.Sprint("callback-", cb.ID))

@@ -44,19 +44,30 @@ const (
 	timerKeyedNumber = "callback_number"
 )
 
-// planFor returns the queue's dial plan and whether its callbacks go through a trunk.
-func planFor(qc QueueConfig) (plan queue.DialPlan, trunk bool) {
-	return qc.Callback.DialPlan(), qc.CallbackTrunk != ""
-}
-
-// checkTarget applies the dial plan to a callback's number: user names for callbacks to
-// registered phones, numbers for callbacks through a trunk.
-func checkTarget(qc QueueConfig, number string) error {
-	plan, trunk := planFor(qc)
-	if trunk {
+// checkTarget applies queue qname's dial plan to a callback's number: user names for
+// callbacks to registered phones, numbers for callbacks through a trunk.
+func (d *dispatcher) checkTarget(qname, number string) error {
+	plan := d.plans[qname]
+	if d.cfgs[qname].CallbackTrunk != "" {
 		return plan.Check(number)
 	}
 	return plan.CheckUser(number)
+}
+
+// refuseStored cancels a stored callback the dial plan refuses, with an audit record.
+func (d *dispatcher) refuseStored(ctx context.Context, cb store.Callback, why error, now time.Time) {
+	d.log.Warn("stored callback refused by the dial plan; canceled", "id", cb.ID, "queue", cb.Queue, "number", cb.CallerNumber, "err", why)
+	st := d.e.taker
+	if st == nil {
+		return
+	}
+	if err := st.CancelCallback(ctx, cb.ID, now); err != nil {
+		d.log.Error("refused callback not canceled", "id", cb.ID, "err", err)
+	}
+	if err := st.Audit(ctx, store.AuditRecord{Time: now, Kind: "callback", Caller: cb.CallerNumber,
+		Outcome: "refused", Reason: refusalReason(why)}); err != nil {
+		d.log.Error("callback refusal not audited", "id", cb.ID, "err", err)
+	}
 }
 
 // refusalReason maps a dial plan or store refusal to its audit reason.
@@ -75,8 +86,7 @@ func refusalReason(err error) string {
 // requestCallback answers "1" to the offer: the caller's own number when it can be
 // trusted (or the callback reaches only registered phones), else the caller keys one in.
 func (p *holdPhase) requestCallback(ctx context.Context, c *call) error {
-	qc := c.e.dispatch.cfgs[p.queue]
-	if _, trunk := planFor(qc); trunk && !c.rec.Trusted {
+	if c.e.dispatch.cfgs[p.queue].CallbackTrunk != "" && !c.rec.Trusted {
 		p.keying, p.keyed = true, p.keyed[:0]
 		c.silence()
 		c.playNamed(c.sysPrompt(promptCallbackEnterNumber))
@@ -124,7 +134,7 @@ func (p *holdPhase) stopKeying(c *call) {
 // and the caller keeps their place.
 func (p *holdPhase) submitCallback(ctx context.Context, c *call, number string, keyed bool) error {
 	qc := c.e.dispatch.cfgs[p.queue]
-	if err := checkTarget(qc, number); err != nil {
+	if err := c.e.dispatch.checkTarget(p.queue, number); err != nil {
 		return p.refuseCallback(ctx, c, number, keyed, err)
 	}
 	perNumber, perDay := qc.Callback.Limits()

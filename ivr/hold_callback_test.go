@@ -78,7 +78,7 @@ func TestHoldCallback_KeyedPremiumNumberRefused(t *testing.T) {
 		q := enableTestQueues(t, e, nil, viaTrunk)
 		p := dial(t.Context(), e, "c1", "anonymous")
 		askCallback(t, p)
-		p.m.press("19005550199#")
+		p.m.press("09001234567#")
 		synctest.Wait()
 		r := p.rec(t, e)
 		if !strings.HasSuffix(prompts(r), "queue/en/callback_refused") || r.Queue.CallbackRefused != refusedDenied {
@@ -92,9 +92,9 @@ func TestHoldCallback_KeyedPremiumNumberRefused(t *testing.T) {
 		if sn, _ := q.d.snapshot(); sn[1].Name != "support" || sn[1].OnLine != 1 || sn[1].Callbacks != 0 {
 			t.Errorf("queue %+v: want the caller still waiting, no callback", sn[1])
 		}
-		if a := audits(t, q.st, "callback"); len(a) != 1 || a[0].Caller != "19005550199" || a[0].Outcome != "refused" ||
+		if a := audits(t, q.st, "callback"); len(a) != 1 || a[0].Caller != "09001234567" || a[0].Outcome != "refused" ||
 			!strings.HasPrefix(a[0].Reason, refusedDenied) {
-			t.Errorf("audit %+v, want one refused callback for 19005550199", a)
+			t.Errorf("audit %+v, want one refused callback for 09001234567", a)
 		}
 		p.leg.farHangup()
 		synctest.Wait()
@@ -173,19 +173,28 @@ func TestHoldCallback_PerNumberCap(t *testing.T) {
 	})
 }
 
-// A stored callback whose number the plan no longer allows is never dialled.
-func TestHoldCallback_DialTimePlanCheck(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		e := newTestEngine(t)
-		q := enableTestQueues(t, e, storedCallback(t), func(qs map[string]QueueConfig) {
-			viaTrunk(qs)
-			customerFirst(qs)
-		}, alice())
-		time.Sleep(30 * time.Second) // past both attempts (retry_delay 10 s)
-		synctest.Wait()
-		q.dialer.none(t)
-		if cb := q.st.callback(1); cb.State != store.CallbackFailed {
-			t.Errorf("callback %+v, want failed: +200 is not in the plan", cb)
-		}
-	})
+// A stored callback whose number the plan no longer allows (stored before an upgrade, or
+// from a forged identity) is canceled when the queues start and audited: neither the
+// customer nor, in agent-first mode, an agent is ever rung for it.
+func TestHoldCallback_StoredCallbackOutsideThePlan(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		cfg  func(map[string]QueueConfig)
+	}{{"agent-first", viaTrunk}, {"customer-first", func(qs map[string]QueueConfig) { viaTrunk(qs); customerFirst(qs) }}} {
+		t.Run(mode.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newTestEngine(t)
+				q := enableTestQueues(t, e, storedCallback(t), mode.cfg, alice())
+				time.Sleep(30 * time.Second)
+				synctest.Wait()
+				q.dialer.none(t)
+				if cb := q.st.callback(1); cb.State != store.CallbackCanceled {
+					t.Errorf("callback %+v, want canceled: +200 is not in the plan", cb)
+				}
+				if a := audits(t, q.st, "callback"); len(a) != 1 || a[0].Caller != "+200" || a[0].Reason != refusedDenied {
+					t.Errorf("audit %+v, want the refusal of +200", a)
+				}
+			})
+		})
+	}
 }

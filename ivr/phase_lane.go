@@ -18,7 +18,7 @@ const laneTimerID = "freeze_lane"
 // in the ending phase or, when the caller asks for a person, in the recovery queue.
 type lanePhase struct {
 	l       *lane
-	trusted bool // the caller's identity is vouched for (or freeze.trust_from)
+	trusted bool          // the caller's identity is vouched for (or freeze.trust_from)
 	pending time.Duration // arm the lane's timer when the current playback ends
 }
 
