@@ -64,4 +64,8 @@ mkdir -p testdata/out
 "$bin" tones '2,p1.5s,1,p1.5s,*' --lead 1.5s --tail 2s --out testdata/out/tones.ulaw
 walk menu_walk_inband.xml sipptones inband main,payments,payments_refund,payments '21*'
 
+# Late offer: an INVITE without SDP gets Hotline's offer in the 200, sipp answers in the ACK,
+# then presses 1 (account) by RFC 2833.
+walk late_offer.xml sipplate rfc4733 main,account '1'
+
 echo "interop: ok"
