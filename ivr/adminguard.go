@@ -18,8 +18,9 @@ import (
 // in this order:
 //
 //  1. Host: a loopback IP literal, localhost, Listen's own host, or one of Hosts (any
-//     port); else 421 Misdirected Request (RFC 9110 §15.5.20). A DNS-rebinding page
-//     reaches the API under its own name, so it is turned away here.
+//     port), and any IP literal once a token is set; else 421 Misdirected Request (RFC
+//     9110 §15.5.20). A DNS-rebinding page reaches the API under its own name, so it is
+//     turned away here.
 //  2. Origin, when sent: http(s) with a host allowed by rule 1; else 403. A page on
 //     another site never gets its cross-origin requests served.
 //  3. Authorization: Bearer TOKEN when a token is configured (RFC 6750); else 401 with
@@ -48,6 +49,11 @@ func (c AdminConfig) Validate() error {
 		if err := checkToken(c.Token); err != nil {
 			errs = append(errs, fmt.Errorf("admin.token: %w", err))
 		}
+	}
+	if host, _, err := net.SplitHostPort(cmpOr(c.Listen, defaultAdminListen)); err == nil && !loopbackHost(host) &&
+		c.Token == "" && c.TokenFile == "" {
+		errs = append(errs, fmt.Errorf("admin.listen: %s is not a loopback address and no token is set; set admin.token or "+
+			"admin.token_file, or listen on 127.0.0.1", c.Listen))
 	}
 	for i, h := range c.Hosts {
 		if !validHost(h) {
@@ -167,11 +173,13 @@ func (g *guard) allow(h string) {
 }
 
 // allowedHost reports whether host (without port) names this server: a loopback IP
-// literal, localhost, or one allowed by allow.
+// literal, localhost, or one allowed by allow; with a token, any IP literal too (a scraper
+// or a probe reaching a pod by its address: DNS rebinding needs a name, and the request
+// still needs the token).
 func (g *guard) allowedHost(host string) bool {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ip = ip.Unmap().WithZone("")
-		return ip.IsLoopback() || g.addrs[ip]
+		return ip.IsLoopback() || g.addrs[ip] || g.token != nil
 	}
 	host = strings.ToLower(host)
 	return host == "localhost" || g.names[host]

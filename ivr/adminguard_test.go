@@ -187,7 +187,8 @@ func TestAdminGuard_Token(t *testing.T) {
 		{"the bound address", "GET", "/api/v1/calls", hdr{"Authorization": auth, "Host": "192.0.2.10:8080"}, 200, ""},
 		{"an admin.hosts name", "GET", "/api/v1/calls", hdr{"Authorization": auth, "Host": "Hotline.Example.Net:8080"}, 200, ""},
 		{"an admin.hosts address", "GET", "/api/v1/calls", hdr{"Authorization": auth, "Host": "[2001:db8::5]:8080"}, 200, ""},
-		{"another address", "GET", "/api/v1/calls", hdr{"Authorization": auth, "Host": "192.0.2.11:8080"}, 421, ""},
+		{"another address, with the token", "GET", "/api/v1/calls", hdr{"Authorization": auth, "Host": "192.0.2.11:8080"}, 200, ""}, // a scraper by pod IP
+		{"a name not listed, with the token", "GET", "/api/v1/calls", hdr{"Authorization": auth, "Host": "rebind.example:8080"}, 421, ""},
 		{"a page on an admin.hosts name", "POST", "/api/v1/reload", hdr{"Authorization": auth, "Content-Type": json, "Origin": "https://hotline.example.net"}, 422, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,5 +278,24 @@ func TestNewGuard_TokenFileIsTrimmed(t *testing.T) {
 	must(t, err)
 	if rr := send(h, "GET", "/x", hdr{"Authorization": "Bearer " + testToken}, ""); rr.Code != 200 {
 		t.Errorf("the trimmed token: %d, want 200", rr.Code)
+	}
+}
+
+// hotline validate reports what serve would refuse: a listen beyond loopback with no token.
+func TestAdminConfig_ValidateRefusesAnOpenListen(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  AdminConfig
+		fail bool
+	}{
+		{AdminConfig{Listen: "0.0.0.0:8080"}, true},
+		{AdminConfig{Listen: "[::]:8080"}, true},
+		{AdminConfig{Listen: "0.0.0.0:8080", TokenFile: "/run/secrets/admin"}, false},
+		{AdminConfig{Listen: "127.0.0.1:8080"}, false},
+		{AdminConfig{}, false},
+	} {
+		if err := tc.cfg.Validate(); (err != nil) != tc.fail {
+			t.Errorf("Validate(%+v) = %v, want failure %v", tc.cfg, err, tc.fail)
+		}
 	}
 }

@@ -46,6 +46,8 @@ func envValue(t *testing.T, typ reflect.Type) (string, any) {
 		return "7", 7
 	case reflect.Uint16:
 		return "7", uint16(7)
+	case reflect.Float64:
+		return "7.5", 7.5
 	case reflect.Slice:
 		if typ.Elem().Kind() == reflect.String {
 			s := reflect.MakeSlice(typ, 0, 2)
