@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Config is the media section of Hotline's configuration.
@@ -16,6 +17,14 @@ type Config struct {
 	RTPPortMax int `mapstructure:"rtp_port_max"`
 	// Codecs lists the codecs accepted, in order of preference; default PCMU, PCMA.
 	Codecs []string `mapstructure:"codecs"`
+	// RTPTimeout ends a call whose far end has sent no RTP for this long: a caller gone
+	// without a BYE (Session.WatchSilence). Zero turns the check off; hotline's config
+	// defaults it to 30s.
+	RTPTimeout time.Duration `mapstructure:"rtp_timeout"`
+	// HoldTimeout replaces RTPTimeout while the far end holds the call (its SDP says
+	// sendonly, recvonly or inactive: it may send nothing). Zero turns the check off for held
+	// calls; hotline's config defaults it to 2h.
+	HoldTimeout time.Duration `mapstructure:"hold_timeout"`
 }
 
 // Validate reports every problem, naming the config key.
@@ -32,6 +41,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("media.rtp_port_min, media.rtp_port_max: set both, or both 0 for ephemeral ports"))
 	} else if c.RTPPortMin != 0 && c.RTPPortMax-c.RTPPortMin < 1 {
 		errs = append(errs, fmt.Errorf("media.rtp_port_min, media.rtp_port_max: %d-%d holds no even port pair", c.RTPPortMin, c.RTPPortMax))
+	}
+	if c.RTPTimeout < 0 {
+		errs = append(errs, fmt.Errorf("media.rtp_timeout: %v is negative (0 turns the check off)", c.RTPTimeout))
+	}
+	if c.HoldTimeout < 0 {
+		errs = append(errs, fmt.Errorf("media.hold_timeout: %v is negative (0 turns the check off)", c.HoldTimeout))
 	}
 	for i, name := range c.Codecs {
 		if CodecName(name) != PCMU && CodecName(name) != PCMA {

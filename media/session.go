@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -146,6 +147,7 @@ type Session struct {
 	quit   chan struct{}
 	playID atomic.Uint64
 	stats  sessionCounters
+	sw     silenceWatch     // the far end gone silent (silence.go)
 	peerIP netip.Addr       // SessionConfig.PeerIP, unmapped
 	now    func() time.Time // the receive path's clock; a seam for tests
 	muted  atomic.Bool
@@ -164,6 +166,10 @@ type Session struct {
 
 	quitOnce sync.Once
 	wg       sync.WaitGroup
+	// dlMu orders changes of the read deadline: shutdown's, which must stay, and the
+	// silence watch's (silence.go). reading is set once the reader runs.
+	dlMu    sync.Mutex
+	reading atomic.Bool
 
 	// link is set while the session is bridged (see Bridge): the reader
 	// feeds link.in, the writer drains link.out.
@@ -242,6 +248,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) *Session {
 		digits:    make(chan Digit, digitBuffer),
 		done:      make(chan uint64, doneBuffer),
 		quit:      make(chan struct{}),
+		sw:        silenceWatch{silent: make(chan struct{})},
 		remote:    unmap(cfg.Remote),
 		signalled: unmap(cfg.Remote),
 		peerIP:    cfg.PeerIP.Unmap(),
@@ -284,6 +291,7 @@ func (s *Session) Start(ctx context.Context) {
 		return
 	}
 	s.started = true
+	s.reading.Store(true)
 	s.wg.Add(2)
 	go s.readLoop()
 	go s.writeLoop()
@@ -294,6 +302,8 @@ func (s *Session) Start(ctx context.Context) {
 // reader without closing the socket.
 func (s *Session) shutdown() {
 	s.quitOnce.Do(func() {
+		s.dlMu.Lock()
+		defer s.dlMu.Unlock()
 		close(s.quit)
 		_ = s.conn.SetReadDeadline(time.Unix(1, 0))
 	})
@@ -514,10 +524,12 @@ func (s *Session) Stats() SessionStats {
 	}
 }
 
-// readLoop is the reader goroutine.
+// readLoop is the reader goroutine. A read deadline that passed is the silence watch's
+// (silence.go), unless the session is stopping.
 func (s *Session) readLoop() {
 	defer s.wg.Done()
 	buf := make([]byte, maxPacket)
+	s.checkSilence(time.Now())
 	for {
 		if err := s.readOne(buf); err != nil {
 			select {
@@ -527,6 +539,9 @@ func (s *Session) readLoop() {
 			}
 			if errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.checkSilence(time.Now())
 			}
 		}
 	}
