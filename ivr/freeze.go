@@ -270,9 +270,27 @@ func (f *freezer) exists(account string) bool {
 	return ok
 }
 
+// checkMatches compares the digits keyed with the last as many digits of the account's
+// check ("the last four digits of your ID" against an ID stored whole); an account whose
+// check is shorter than what was asked never matches.
 func (f *freezer) checkMatches(account, digits string) bool {
 	a, ok := f.lane.Accounts.byID[account]
-	return ok && a.Check != "" && constantTimeEqual(a.Check, digits)
+	if !ok || len(a.Check) < len(digits) || digits == "" {
+		return false
+	}
+	return constantTimeEqual(a.Check[len(a.Check)-len(digits):], digits)
+}
+
+// ShortChecks counts the accounts whose check has fewer than n digits: callers asked for n
+// digits (unverified callers are asked at least UntrustedCheckDigits) can never freeze them.
+func (a *Accounts) ShortChecks(n int) int {
+	short := 0
+	for _, acc := range a.byID {
+		if len(acc.Check) < n {
+			short++
+		}
+	}
+	return short
 }
 
 // LanePrompts lists the prompts a menu must define when the freeze lane is enabled.

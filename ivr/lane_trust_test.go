@@ -133,3 +133,26 @@ func TestLane_CheckDigitGuessingStopsAtTheAccountLimit(t *testing.T) {
 		}
 	})
 }
+
+// The check is the last digits of the account's stored check: an ID stored whole works
+// with "the last four digits", and a shorter check never matches.
+func TestFreezer_CheckMatchesTheLastDigits(t *testing.T) {
+	t.Parallel()
+	accs, err := NewAccounts([]Account{{ID: "whole", Check: "110105199001011234"}, {ID: "short", Check: "12"}, {ID: "none"}})
+	must(t, err)
+	f := &freezer{lane: FreezeLane{Accounts: accs}}
+	for _, tc := range []struct {
+		account, digits string
+		want            bool
+	}{
+		{"whole", "1234", true}, {"whole", "0000", false}, {"whole", "110105199001011234", true},
+		{"short", "0012", false}, {"short", "12", true}, {"none", "1234", false}, {"whole", "", false},
+	} {
+		if got := f.checkMatches(tc.account, tc.digits); got != tc.want {
+			t.Errorf("checkMatches(%s, %q) = %v, want %v", tc.account, tc.digits, got, tc.want)
+		}
+	}
+	if n := accs.ShortChecks(4); n != 2 {
+		t.Errorf("ShortChecks(4) = %d, want 2", n)
+	}
+}

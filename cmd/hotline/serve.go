@@ -364,6 +364,10 @@ func (s *server) openFreezeLane(ctx context.Context, l *loaded) error {
 	if err != nil {
 		return err
 	}
+	if n := accounts.ShortChecks(max(l.Freeze.CheckDigits, ivr.UntrustedCheckDigits)); n > 0 {
+		s.log.Warn("accounts whose check is shorter than the digits callers are asked: a caller whose identity no trusted trunk vouches for cannot freeze them",
+			"accounts", n, "digits_asked", max(l.Freeze.CheckDigits, ivr.UntrustedCheckDigits))
+	}
 	s.eng.EnableFreeze(ctx, ivr.FreezeLane{Config: l.Freeze, Store: s.db, Accounts: accounts})
 	s.log.Info("freeze lane on", "store", s.db.Path(), "accounts", path, "webhook", l.Freeze.Webhook.URL != "")
 	return nil
