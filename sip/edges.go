@@ -16,6 +16,7 @@ package sip
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,8 @@ const (
 	// default idle timeout: a phone re-registering over its connection keeps it.
 	defaultTCPIdleSlack      = 5 * time.Minute
 	defaultMaxConnsPerSource = 64
+	// defaultTCPStrangerIdle is StrangerIdleTimeout's default.
+	defaultTCPStrangerIdle = time.Minute
 
 	// logBurst and logRate bound the sipgo log lines at Info and above: a
 	// burst of logBurst lines, then logRate a second.
@@ -73,6 +76,11 @@ type TCPConfig struct {
 	// plus 5m (2h5m by default), so a phone that re-registers over its
 	// connection keeps it and stays reachable.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// StrangerIdleTimeout is the idle timeout of a connection that has carried no
+	// successful REGISTER and no call: whoever opened it has not shown who they are (a
+	// complete OPTIONS costs nothing), so it is not kept long. Default 1m (or IdleTimeout,
+	// when shorter).
+	StrangerIdleTimeout time.Duration `mapstructure:"stranger_idle_timeout"`
 	// MaxConnsPerSource caps the concurrent connections from one source (an
 	// IPv4 address, or an IPv6 /64); more are closed at accept. Raise it
 	// when many phones register over TCP from behind one NAT. Default 64.
@@ -89,6 +97,10 @@ func (c TCPConfig) withDefaults(reg RegistrarConfig) TCPConfig {
 	if c.MaxConnsPerSource == 0 {
 		c.MaxConnsPerSource = defaultMaxConnsPerSource
 	}
+	if c.StrangerIdleTimeout == 0 {
+		c.StrangerIdleTimeout = defaultTCPStrangerIdle
+	}
+	c.StrangerIdleTimeout = min(c.StrangerIdleTimeout, c.IdleTimeout)
 	return c
 }
 
@@ -96,6 +108,9 @@ func (c TCPConfig) validate() error {
 	var errs []error
 	if c.ReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("read_timeout %v: must not be negative", c.ReadTimeout))
+	}
+	if c.StrangerIdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("stranger_idle_timeout %v: must not be negative", c.StrangerIdleTimeout))
 	}
 	if c.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("idle_timeout %v: must not be negative", c.IdleTimeout))
@@ -487,6 +502,7 @@ type edgeConn struct {
 	src       netip.Prefix
 	accepted  time.Time
 	pins      atomic.Int32
+	earned    atomic.Bool // a REGISTER succeeded or a call came on it: IdleTimeout applies
 	closeOnce sync.Once
 
 	// Owned by the one goroutine that reads (sipgo's reader).
@@ -504,10 +520,18 @@ func (c *edgeConn) deadline(now time.Time) time.Time {
 		return c.msgStart.Add(c.e.cfg.ReadTimeout)
 	case c.f.messages == 0:
 		return c.accepted.Add(c.e.cfg.ReadTimeout)
-	default:
+	case c.earned.Load():
 		return now.Add(c.e.cfg.IdleTimeout)
+	default:
+		// Nobody has shown who they are on it yet (a complete OPTIONS costs nothing):
+		// such a connection is kept for a short while only.
+		return now.Add(c.e.cfg.StrangerIdleTimeout)
 	}
 }
+
+// earn gives the connection the long idle timeout: a phone registered over it (and will
+// be called over it), or a call came over it.
+func (c *edgeConn) earn() { c.earned.Store(true) }
 
 func (c *edgeConn) Read(b []byte) (int, error) {
 	for {
@@ -586,7 +610,11 @@ func edgeConnOf(tx sipmsg.ServerTransaction) *edgeConn {
 	if !ok {
 		return nil
 	}
-	ec, _ := tc.Conn.(*edgeConn)
+	conn := tc.Conn
+	if t, ok := conn.(*tls.Conn); ok { // sipgo keeps TLS in a TCPConnection too
+		conn = t.NetConn()
+	}
+	ec, _ := conn.(*edgeConn)
 	return ec
 }
 
@@ -762,6 +790,9 @@ func (s *Server) checked(h sipgo.RequestHandler) sipgo.RequestHandler {
 		if c := edgeConnOf(tx); c != nil {
 			c.pin()
 			defer c.unpin()
+			if req.IsInvite() {
+				c.earn() // a call was taken on it (INVITEs are refused before here: 403, 503)
+			}
 		}
 		h(req, tx)
 	}

@@ -503,6 +503,9 @@ func (s *Server) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		hdrs = append(hdrs, ct)
 	}
 	hdrs = append(hdrs, sipmsg.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	if c := edgeConnOf(tx); c != nil {
+		c.earn() // an authenticated phone keeps its connection open to be called over it
+	}
 	s.respond(tx, req, 200, hdrs...)
 }
 

@@ -1086,3 +1086,24 @@ func TestEdges_JunkFloodLogsBounded(t *testing.T) {
 		t.Errorf("%d parse error lines, stats %+v; want some lines, some suppressed, %d parse errors", parseLines, st, sent)
 	}
 }
+
+// A connection on which nobody has registered or called (review of issue 10: one OPTIONS
+// must not earn the long idle timeout) is closed after stranger_idle_timeout.
+func TestEdges_StrangerConnectionClosedSooner(t *testing.T) {
+	t.Parallel()
+	const stranger = 300 * time.Millisecond
+	srv := startServerWith(t, sip.Config{TCP: sip.TCPConfig{ReadTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour,
+		StrangerIdleTimeout: stranger}}, nil, busyHandler)
+	p := dialRaw(t, "tcp", srv.tcp)
+	p.write(expand(optionsMsg, p, srv.tcp))
+	if res, err := p.final(wait); err != nil || res.StatusCode != 200 {
+		t.Fatalf("OPTIONS: %v %v", res, err)
+	}
+	since := time.Now()
+	if err := p.closed(wait); err != nil {
+		t.Fatalf("the stranger's connection was kept (idle_timeout is an hour): %v", err)
+	}
+	if d := time.Since(since); d < stranger-50*time.Millisecond {
+		t.Fatalf("closed %v after the OPTIONS, before stranger_idle_timeout %v", d, stranger)
+	}
+}
