@@ -43,8 +43,9 @@
 // With accounts configured (Config.Registrar, Server.SetAccounts), the
 // Server is a registrar for agent softphones (RFC 3261 §10.3): REGISTER is
 // authenticated with digest (RFC 3261 §22, RFC 7616: MD5, qop=auth
-// required; 401 with a challenge, 401 stale=true for an expired, replayed
-// or foreign nonce with a right password, one and the same 403 for a wrong
+// required; 401 with a challenge, 401 stale=true for a nonce sent to another
+// address (before any password check) and for an expired or replayed nonce
+// with a right password, one and the same 403 for a wrong
 // password, an unknown user, credentials without qop or a lock-out; nonces
 // are bound to the address they were sent to and their nonce-counts
 // tracked; repeated failures lock out the source, the user and the user at

@@ -29,7 +29,9 @@ import (
 const allowNone = "none"
 
 // defaultAllow admits local softphones: IPv4 and IPv6 loopback.
-var defaultAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+func defaultAllow() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
 
 // origin is what the server knows of where an INVITE came from.
 type origin struct {
@@ -66,6 +68,12 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		if err != nil {
 			return netip.Prefix{}, err
 		}
+		if a := p.Addr(); a.Is4In6() { // ::ffff:10.0.0.0/104 is 10.0.0.0/8: sources are unmapped
+			if p.Bits() < 96 {
+				return netip.Prefix{}, fmt.Errorf("an IPv4-mapped prefix shorter than /96")
+			}
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
@@ -82,7 +90,7 @@ func newACL(allow []string, trunks []Trunk) (*acl, error) {
 	a := &acl{}
 	switch {
 	case len(allow) == 0:
-		a.allow = defaultAllow
+		a.allow = defaultAllow()
 	case len(allow) == 1 && strings.EqualFold(strings.TrimSpace(allow[0]), allowNone):
 	default:
 		for i, s := range allow {

@@ -160,7 +160,7 @@ func TestTrust_ConfigProblems(t *testing.T) {
 			}
 		})
 	}
-	ok := sip.Config{Allow: []string{"192.0.2.0/24", "2001:db8::1"},
+	ok := sip.Config{Allow: []string{"192.0.2.0/24", "2001:db8::1", "::ffff:10.0.0.0/104"},
 		Trunks: []sip.Trunk{{Name: "t", URI: "sip:carrier.example", Source: []string{"203.0.113.0/24"}, Trusted: true}}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("Validate(%+v): %v", ok, err)
