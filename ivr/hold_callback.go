@@ -23,8 +23,10 @@ import (
 
 // Prompts of the callback request, from the system prompts.
 const (
-	promptCallbackEnterNumber = "callback_enter_number"
-	promptCallbackRefused     = "callback_refused"
+	promptCallbackEnterNumber   = "callback_enter_number"
+	promptCallbackRefused       = "callback_refused"
+	promptCallbackYouEntered    = "callback_you_entered"
+	promptCallbackConfirmNumber = "callback_confirm_number"
 )
 
 // Reasons a callback was refused, in the audit log and hotline_callbacks_total.
@@ -83,49 +85,98 @@ func refusalReason(err error) string {
 	return refusedNotAllowed
 }
 
+// Keying a number to call back: entering the digits, then confirming them read back.
+const (
+	keyingNone = iota
+	keyingEnter
+	keyingConfirm
+)
+
 // requestCallback answers "1" to the offer: the caller's own number when it can be
 // trusted (or the callback reaches only registered phones), else the caller keys one in.
 func (p *holdPhase) requestCallback(ctx context.Context, c *call) error {
 	if c.e.dispatch.cfgs[p.queue].CallbackTrunk != "" && !c.rec.Trusted {
-		p.keying, p.keyed = true, p.keyed[:0]
-		c.silence()
-		c.playNamed(c.sysPrompt(promptCallbackEnterNumber))
-		c.arm(keyedNumberTimeout, timerKeyedNumber)
+		p.askNumber(c)
 		return nil
 	}
 	return p.submitCallback(ctx, c, c.callerID(), false)
 }
 
-// onKeyedDigit collects the number to call back: digits, then # (or a pause); * gives up.
+// askNumber asks for the number to call back; the key timer starts once the question ends.
+func (p *holdPhase) askNumber(c *call) {
+	p.keying, p.keyed, p.armAfterPlay = keyingEnter, p.keyed[:0], true
+	c.stopTimer()
+	c.silence()
+	c.playNamed(c.sysPrompt(promptCallbackEnterNumber))
+}
+
+// onKeyedDigit collects the number to call back (digits, then # or a pause; * gives up),
+// reads it back and takes 1 to confirm it, 2 to key it again.
 func (p *holdPhase) onKeyedDigit(ctx context.Context, c *call, k byte) error {
+	if p.keying == keyingConfirm {
+		switch k {
+		case '1':
+			number := string(p.keyed)
+			p.stopKeying(c)
+			return p.submitCallback(ctx, c, number, true)
+		case '2':
+			p.askNumber(c)
+		}
+		return nil
+	}
 	switch {
 	case k == '#':
-		return p.endKeying(ctx, c)
+		return p.endKeying(c)
 	case k == '*':
 		p.stopKeying(c)
 		c.loop(p.music)
 		return nil
 	case k >= '0' && k <= '9' && len(p.keyed) < maxKeyedDigits:
+		if len(p.keyed) == 0 && c.playing != 0 {
+			c.silence() // the caller knows what to do: stop asking
+			p.armAfterPlay = false
+		}
 		p.keyed = append(p.keyed, k)
 	}
 	c.arm(keyedNumberTimeout, timerKeyedNumber)
 	return nil
 }
 
-// endKeying submits what was keyed; nothing keyed: back to waiting, nothing promised.
-func (p *holdPhase) endKeying(ctx context.Context, c *call) error {
-	number := string(p.keyed)
-	p.stopKeying(c)
-	if number == "" {
+// endKeying reads back what was keyed and asks for the confirmation; nothing keyed: back
+// to waiting, nothing promised.
+func (p *holdPhase) endKeying(c *call) error {
+	c.stopTimer()
+	if len(p.keyed) == 0 {
+		p.stopKeying(c)
 		c.silence()
 		c.loop(p.music)
 		return nil
 	}
-	return p.submitCallback(ctx, c, number, true)
+	p.keying, p.armAfterPlay = keyingConfirm, true
+	lang := c.sayLang()
+	names := []string{c.sysPrompt(promptCallbackYouEntered)}
+	for _, d := range p.keyed {
+		names = append(names, "numbers/"+lang+"/"+string(d))
+	}
+	c.silence()
+	c.playNamed(append(names, c.sysPrompt(promptCallbackConfirmNumber))...)
+	return nil
+}
+
+// onKeyingTimeout: a pause after some digits ends the entry; silence at the confirmation,
+// or before any digit, goes back to waiting with nothing promised.
+func (p *holdPhase) onKeyingTimeout(c *call) error {
+	if p.keying == keyingEnter && len(p.keyed) > 0 {
+		return p.endKeying(c)
+	}
+	p.stopKeying(c)
+	c.silence()
+	c.loop(p.music)
+	return nil
 }
 
 func (p *holdPhase) stopKeying(c *call) {
-	p.keying, p.keyed, p.offered = false, p.keyed[:0], false
+	p.keying, p.keyed, p.offered, p.armAfterPlay = keyingNone, p.keyed[:0], false, false
 	c.stopTimer()
 }
 

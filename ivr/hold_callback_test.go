@@ -56,7 +56,17 @@ func TestHoldCallback_UntrustedCallerKeysTheNumber(t *testing.T) {
 		if !strings.HasSuffix(prompts(p.rec(t, e)), "queue/en/callback_enter_number") {
 			t.Fatalf("prompts %q: want the caller asked for a number", prompts(p.rec(t, e)))
 		}
+		p.m.press("13800138001#")
+		synctest.Wait()
+		if got := prompts(p.rec(t, e)); !strings.HasSuffix(got, "queue/en/callback_you_entered numbers/en/1 numbers/en/3 numbers/en/8 "+
+			"numbers/en/0 numbers/en/0 numbers/en/1 numbers/en/3 numbers/en/8 numbers/en/0 numbers/en/0 numbers/en/1 queue/en/callback_confirm_number") {
+			t.Fatalf("prompts %q: want the number read back and the confirmation asked", got)
+		}
+		p.m.press("2") // a typo: again
+		synctest.Wait()
 		p.m.press("13800138000#")
+		synctest.Wait()
+		p.m.press("1")
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		must(t, p.ended(t))
@@ -79,6 +89,8 @@ func TestHoldCallback_KeyedPremiumNumberRefused(t *testing.T) {
 		p := dial(t.Context(), e, "c1", "anonymous")
 		askCallback(t, p)
 		p.m.press("09001234567#")
+		synctest.Wait()
+		p.m.press("1")
 		synctest.Wait()
 		r := p.rec(t, e)
 		if !strings.HasSuffix(prompts(r), "queue/en/callback_refused") || r.Queue.CallbackRefused != refusedDenied {
@@ -170,6 +182,28 @@ func TestHoldCallback_PerNumberCap(t *testing.T) {
 		again.leg.farHangup()
 		synctest.Wait()
 		must(t, again.ended(t))
+	})
+}
+
+// Silence at the read-back promises nothing: the caller is back on hold, nothing stored.
+func TestHoldCallback_UnconfirmedNumberIsNotKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		q := enableTestQueues(t, e, nil, viaTrunk)
+		p := dial(t.Context(), e, "c1", "anonymous")
+		askCallback(t, p)
+		p.m.press("13800138000#")
+		time.Sleep(time.Minute) // the read-back plays, then the key timer runs out
+		synctest.Wait()
+		if p.m.looping() != promptMusic {
+			t.Errorf("after an unconfirmed number the caller hears %q, want the music", p.m.looping())
+		}
+		if cbs, _ := q.st.ListCallbacks(context.Background(), store.CallbackFilter{}); len(cbs) != 0 {
+			t.Errorf("callbacks %+v stored without a confirmation", cbs)
+		}
+		p.leg.farHangup()
+		synctest.Wait()
+		must(t, p.ended(t))
 	})
 }
 

@@ -47,7 +47,7 @@ const (
 
 // queuePhrases are the phrases of the queue prompt set, in each language.
 var queuePhrases = []string{promptCallbackOffer, promptCallbackConfirmed, promptConnecting,
-	promptCallbackEnterNumber, promptCallbackRefused}
+	promptCallbackEnterNumber, promptCallbackRefused, promptCallbackYouEntered, promptCallbackConfirmNumber}
 
 // holdPhase keeps the caller in a queue until an agent answers, the caller takes a
 // callback, presses the freeze key, or hangs up. A callback's customer enters it already
@@ -61,9 +61,11 @@ type holdPhase struct {
 	joined  bool              // we hold a place the dispatcher must hear about when we go
 	reason  queue.LeaveReason // why we go, when we do
 	offered bool              // the callback offer was made and not declined
-	keying  bool              // the caller is keying the number to call back
+	keying  int               // keyingNone, or where the caller is in keying a number to call back
 	keyed   []byte            // the digits keyed so far
-	music   *media.Prompt
+	// armAfterPlay: start the keying timer when the question being played ends.
+	armAfterPlay bool
+	music        *media.Prompt
 }
 
 func newHoldPhase(qname string, priority int) *holdPhase {
@@ -117,20 +119,29 @@ func (p *holdPhase) on(ctx context.Context, c *call, ev event) error {
 	case queueEvent:
 		return p.onQueue(ctx, c, ev.ev)
 	case playedEvent:
-		if !p.keying { // the caller keys in silence after the question
+		switch {
+		case p.keying == keyingNone:
 			c.loop(p.music) // an announcement or the offer ended: back to the music
+		case p.armAfterPlay: // the caller keys in silence after the question
+			p.armAfterPlay = false
+			c.arm(keyedNumberTimeout, timerKeyedNumber)
 		}
 	case timerEvent:
-		if p.keying && ev.id == timerKeyedNumber {
-			return p.endKeying(ctx, c)
+		if p.keying != keyingNone && ev.id == timerKeyedNumber {
+			return p.onKeyingTimeout(c)
 		}
 	case keyEvent:
-		if p.keying {
+		if p.keying != keyingNone {
 			return p.onKeyedDigit(ctx, c, ev.key)
 		}
 		return p.onKey(ctx, c, ev.key)
+	case rtpTimeoutEvent:
+		// A ghost: out of the queue before anything else (the BYE may go unanswered), so
+		// that no agent is rung or bridged to dead air. Its place is kept for
+		// abandon_window, as for any caller who is gone: a caller cut off calls back.
+		return c.dead(ctx, OutcomeRTPTimeout)
 	case hangupEvent:
-		c.setOutcome(OutcomeAbandoned)
+		c.setOutcome(cmpOr(timedOut(ev.cause), OutcomeAbandoned))
 	case shutdownEvent:
 		c.setOutcome(outcomeFromCause(ev.cause, OutcomeAbandoned))
 		if c.rec.Outcome == OutcomeCallerHangup {
@@ -146,7 +157,7 @@ func (p *holdPhase) onQueue(ctx context.Context, c *call, ev holdEvent) error {
 		p.joined = false // the dispatcher handed us the agent: the place is used
 		p.waited(c, OutcomeAnswered)
 		return c.to(ctx, newBridged(p.queue, p.entry, ev.agent))
-	case p.keying:
+	case p.keying != keyingNone:
 		// The caller is keying a number: no announcement or offer talks over it.
 	case ev.kind == queue.KindAnnounce && c.playing != 0:
 		// Still speaking (an offer, or the last announcement): never cut it short.

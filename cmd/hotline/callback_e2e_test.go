@@ -80,6 +80,10 @@ func takeCallbackKeyed(t *testing.T, ctx context.Context, s *server, cfg, number
 			t.Fatal(err)
 		}
 		p.Press(ctx, number+"#")
+		if _, err := p.WaitPrompt(ctx, "queue/en/callback_confirm_number"); err != nil {
+			t.Fatal(err)
+		}
+		p.Press(ctx, "1")
 	}
 	if _, err := p.WaitPrompt(ctx, "queue/en/callback_confirmed"); err != nil {
 		t.Fatal(err)

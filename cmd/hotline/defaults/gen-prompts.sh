@@ -82,6 +82,8 @@ en|callback_confirmed|Thank you. We will call you back as soon as an agent is fr
 en|connecting|Connecting you to an agent.
 en|callback_enter_number|Please enter the number we should call you back on, then press hash. To keep waiting, press star.
 en|callback_refused|Sorry, we cannot call back that number. Please keep holding, you keep your place.
+en|callback_you_entered|You entered
+en|callback_confirm_number|If this is correct, press 1. To enter it again, press 2.
 en|agent_ready|You are ready for calls.
 en|agent_paused|You are paused. No calls will ring.
 en|agent_logged_out|You are logged out.
@@ -97,6 +99,8 @@ zh-CN|callback_confirmed|谢谢，客服人员空闲时我们会给您回电。�
 zh-CN|connecting|正在为您转接客服人员。
 zh-CN|callback_enter_number|请输入回电号码，以井号键结束。继续等待，请按星号键。
 zh-CN|callback_refused|抱歉，我们无法回拨该号码。请继续等待，您的排队位置不变。
+zh-CN|callback_you_entered|您输入的号码是
+zh-CN|callback_confirm_number|确认请按1，重新输入请按2。
 PHRASES
 echo "numbers: $(ls "$out"/numbers/*/*.wav | wc -l) files, queue: $(ls "$out"/queue/*/*.wav | wc -l) files"
 fi
