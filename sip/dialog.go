@@ -23,6 +23,7 @@ type dialog struct {
 	contact *sipmsg.ContactHeader   // ours, sent in 2xx to re-INVITEs
 	cancel  context.CancelCauseFunc // cancels the call's context (a Leg's); may be nil
 	done    chan struct{}
+	watch   sessionWatch // session timer and maximum length (timers.go)
 
 	mu         sync.Mutex
 	cause      error // set once, when done closes
@@ -97,6 +98,7 @@ func (d *dialog) end(cause error) {
 		return
 	}
 	d.cause = cause
+	d.stopTimers()
 	if d.cancel != nil {
 		d.cancel(cause) // before Done closes: whoever sees Done sees the cause on ctx
 	}
@@ -301,6 +303,7 @@ func (d *dialog) ok(req *sipmsg.Request, sdp []byte) *sipmsg.Response {
 	res.AppendHeader(d.contact.Clone())
 	res.AppendHeader(sipmsg.NewHeader("Allow", allowHeader))
 	res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	d.refreshed(req, res) // a 2xx refreshes the session (RFC 4028 §10)
 	return res
 }
 

@@ -17,6 +17,12 @@ var (
 	// ErrServerClosed is the cause of calls in progress when the server
 	// stops, and the error Serve* return once the server has stopped.
 	ErrServerClosed = errors.New("sip: server closed")
+	// ErrMaxDuration is the cause of a call the server ended (BYE) because it lasted
+	// Config.MaxCallDuration.
+	ErrMaxDuration = errors.New("sip: maximum call duration reached")
+	// ErrSessionExpired is the cause of a call the server ended (BYE) because its RFC 4028
+	// session was not refreshed in time (or our refresh got 408, 481 or no answer).
+	ErrSessionExpired = errors.New("sip: session expired")
 	// ErrNotRegistered is returned by Server.Dial for a target user with
 	// no live registration.
 	ErrNotRegistered = errors.New("sip: user not registered")

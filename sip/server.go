@@ -23,7 +23,7 @@ const (
 	defaultUserAgent = "Hotline"
 
 	// allowHeader lists the methods the server serves (RFC 3261 §20.5).
-	allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+	allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 	// acceptHeader lists the bodies the server understands (RFC 3261 §20.1).
 	acceptHeader = "application/sdp, application/dtmf-relay, application/dtmf"
 
@@ -36,7 +36,7 @@ const (
 // (RFC 3261 §8.2.1). Any other unknown method gets 501 (§21.5.2).
 var unserved = []sipmsg.RequestMethod{
 	sipmsg.SUBSCRIBE, sipmsg.NOTIFY, sipmsg.MESSAGE,
-	sipmsg.REFER, sipmsg.PUBLISH, sipmsg.UPDATE, sipmsg.PRACK,
+	sipmsg.REFER, sipmsg.PUBLISH, sipmsg.PRACK,
 }
 
 // Config configures a Server. The zero value is valid: every empty field
@@ -71,6 +71,15 @@ type Config struct {
 	TCP TCPConfig `mapstructure:"tcp"`
 	// TLS turns on SIP over TLS (ServeTLS, tls.go). Zero: off.
 	TLS TLSConfig `mapstructure:"tls"`
+	// MaxCallDuration ends (BYE) an incoming call this long after its answer; its context
+	// ends with ErrMaxDuration. Zero turns it off; hotline's config defaults it to 4h.
+	MaxCallDuration time.Duration `mapstructure:"max_call_duration"`
+	// SessionExpires is the RFC 4028 session interval asked of callers that support
+	// session timers (an INVITE asking less keeps its own); default 1800s (timers.go).
+	SessionExpires time.Duration `mapstructure:"session_expires"`
+	// MinSE is the shortest session interval accepted: an INVITE or UPDATE asking less
+	// gets 422 with Min-SE. Default 90s, the least RFC 4028 §5 allows (lower only in tests).
+	MinSE time.Duration `mapstructure:"min_se"`
 }
 
 func (c Config) withDefaults() Config {
@@ -120,6 +129,7 @@ func (c Config) Validate() error {
 	if c.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("drain_timeout %v: must not be negative", c.DrainTimeout))
 	}
+	errs = append(errs, c.validateTimers()...)
 	return errors.Join(errs...)
 }
 
@@ -250,7 +260,8 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	s.acl.Store(a)
 	s.limits = newLimiter(cfg.Limits)
 	// sipgo keeps handlers in a plain map: register all before serving.
-	sg.OnInvite(s.checked(s.onInvite))
+	sg.OnInvite(s.checked(s.checkInterval(s.onInvite)))
+	sg.OnRequest(sipmsg.UPDATE, s.checked(s.checkInterval(s.onUpdate)))
 	sg.OnAck(s.checked(s.onAck))
 	sg.OnCancel(s.checked(s.onCancel))
 	sg.OnBye(s.checked(s.onBye))
