@@ -50,9 +50,12 @@ type (
 	playedEvent   struct{}               // the current playback ended
 	timerEvent    struct{ id string }    // the call's timer fired
 	queueEvent    struct{ ev holdEvent } // the dispatcher has news for a waiting caller
-	peerGoneEvent struct{}               // the bridged agent (or customer) hung up
-	hangupEvent   struct{}               // the leg ended: the far end hung up
+	peerGoneEvent struct{ silent bool }  // the bridged agent (or customer) hung up, or its RTP stopped
+	hangupEvent   struct{ cause error }  // the leg ended: the far end hung up, or a SIP timer ended it
 	shutdownEvent struct{ cause error }  // the server is stopping
+	// rtpTimeoutEvent: the far end's RTP stopped (media.rtp_timeout, or media.hold_timeout
+	// while it holds the call): it is gone without a BYE. Reported once.
+	rtpTimeoutEvent struct{}
 )
 
 func (keyEvent) eventName() string      { return "key" }
@@ -62,6 +65,8 @@ func (queueEvent) eventName() string    { return "queue" }
 func (peerGoneEvent) eventName() string { return "peer_gone" }
 func (hangupEvent) eventName() string   { return "hangup" }
 func (shutdownEvent) eventName() string { return "shutdown" }
+
+func (rtpTimeoutEvent) eventName() string { return "rtp_timeout" }
 
 // phase is one mode of a call. enter runs when the call moves to it; on handles every event
 // while it is current. Both return errCallOver to end the call, or another error to end it
@@ -101,6 +106,8 @@ type call struct {
 
 	queued <-chan holdEvent // the dispatcher's events while in a queue; nil otherwise
 	peer   *peer            // the bridged agent (or customer) while bridged; nil otherwise
+
+	silenced bool // the media's Silent was reported (rtpTimeoutEvent): not selected again
 }
 
 // run is the call loop. It returns when the call is over; the caller of run finishes the
@@ -157,9 +164,15 @@ func (c *call) wait(ctx context.Context) (event, error) {
 		if c.timerOn {
 			timerC = c.timer.C
 		}
-		var peerDone <-chan struct{}
+		var silent, peerDone, peerSilent <-chan struct{}
+		if w, ok := c.m.(silenceWatcher); ok && !c.silenced {
+			silent = w.Silent()
+		}
 		if c.peer != nil {
 			peerDone = c.peer.leg.Done()
+			if w, ok := c.peer.m.(silenceWatcher); ok {
+				peerSilent = w.Silent()
+			}
 		}
 		select {
 		case d := <-c.m.Digits():
@@ -182,10 +195,15 @@ func (c *call) wait(ctx context.Context) (event, error) {
 			return queueEvent{ev: ev}, nil
 		case <-peerDone:
 			return peerGoneEvent{}, nil
+		case <-peerSilent:
+			return peerGoneEvent{silent: true}, nil
+		case <-silent:
+			c.silenced = true
+			return rtpTimeoutEvent{}, nil
 		case p := <-c.policies:
 			c.dtmf = p
 		case <-c.leg.Done():
-			return hangupEvent{}, nil
+			return hangupEvent{cause: c.legCause()}, nil
 		case <-ctx.Done():
 			return shutdownEvent{cause: context.Cause(ctx)}, nil
 		}
@@ -336,11 +354,46 @@ func (c *call) sysPrompt(name string) string {
 	return "queue/" + c.sayLang() + "/" + name
 }
 
+// legCause is why the leg ended, when it says (*sip.Leg, *sip.Call): sip's timers end a
+// leg with sip.ErrMaxDuration or sip.ErrSessionExpired.
+func (c *call) legCause() error {
+	var l any = c.leg
+	if a, ok := l.(answered); ok {
+		l = a.Inbound
+	}
+	if l, ok := l.(interface{ Cause() error }); ok {
+		return l.Cause()
+	}
+	return nil
+}
+
+// timedOut is the outcome of a leg sip ended on a timer, else "".
+func timedOut(cause error) string {
+	switch {
+	case errors.Is(cause, sip.ErrMaxDuration):
+		return OutcomeMaxDuration
+	case errors.Is(cause, sip.ErrSessionExpired):
+		return OutcomeSessionExpired
+	}
+	return ""
+}
+
+// dead ends a call whose far end is gone (its RTP stopped) at once, with outcome, whatever
+// was decided before and without a last prompt: the phase gives back what it holds (a
+// queue place, a bridged agent) before the BYE, which nobody may answer (bounded by the
+// transaction's timeout).
+func (c *call) dead(ctx context.Context, outcome string) error {
+	c.silence()
+	return c.to(ctx, newEnding(outcome))
+}
+
 // outcomeFromCause maps the call context's cause to an outcome.
 func outcomeFromCause(cause error, otherwise string) string {
 	switch {
 	case cause == nil:
 		return otherwise
+	case timedOut(cause) != "":
+		return timedOut(cause)
 	case errors.Is(cause, sip.ErrHangup), errors.Is(cause, sip.ErrCanceled):
 		return OutcomeCallerHangup
 	}

@@ -292,6 +292,10 @@ const (
 	OutcomeError         = "error"
 	OutcomeShutdown      = "shutdown"
 	OutcomeShed          = "shed" // refused with 503: over the admission limit (never answered)
+	// Calls whose far end is gone, or that outlived a limit; in any phase but ending.
+	OutcomeRTPTimeout     = "rtp_timeout"     // the far end's RTP stopped: gone without a BYE
+	OutcomeMaxDuration    = "max_duration"    // sip.max_call_duration reached
+	OutcomeSessionExpired = "session_expired" // no RFC 4028 session refresh in time
 )
 
 // Call directions and kinds shown in call records.
@@ -420,6 +424,7 @@ func (a answered) Hangup(ctx context.Context) error { return a.Inbound.Hangup(ct
 // runCall runs an answered call, inbound or outbound, from its first phase to its end, and
 // finishes its record: counted in the metrics, listed in the admin API, logged once.
 func (e *Engine) runCall(ctx context.Context, c *call, first phase) (err error) {
+	e.watch(c.leg, c.m)
 	e.metrics.callsActive.Inc()
 	c.publish()
 	defer func() {
@@ -431,6 +436,26 @@ func (e *Engine) runCall(ctx context.Context, c *call, first phase) (err error) 
 		e.finish(c.rec, err)
 	}()
 	return c.run(ctx, first)
+}
+
+// watch arms the dead-media watch of a leg's media (media.rtp_timeout; media.hold_timeout
+// while the far end's SDP holds the call, its re-INVITE and UPDATE offers included): the
+// call hears of it as rtpTimeoutEvent, or peerGoneEvent for a bridged peer.
+func (e *Engine) watch(l any, m Media) {
+	w, ok := m.(silenceWatcher)
+	if !ok {
+		return
+	}
+	if a, ok := l.(answered); ok {
+		l = a.Inbound
+	}
+	if r, ok := l.(interface{ RemoteSDP() []byte }); ok {
+		w.SetHeld(media.SDPHolds(r.RemoteSDP()))
+	}
+	if o, ok := l.(interface{ OnOffer(func(sdp []byte)) }); ok {
+		o.OnOffer(func(sdp []byte) { w.SetHeld(media.SDPHolds(sdp)) })
+	}
+	w.WatchSilence(e.cfg.Media.RTPTimeout, e.cfg.Media.HoldTimeout)
 }
 
 // finish closes a call's record: its end, its outcome, the prompts that never started

@@ -95,10 +95,66 @@ type fakeMedia struct {
 	closed  bool
 	bridged Media
 	panicOn string // Play panics when asked to play this prompt (a bug in a phase, simulated)
+
+	// The dead-media watch (silenceWatcher): the far end streams until vanish; then silent
+	// closes after the timeout WatchSilence set (the hold one while held), as in media.
+	silent     chan struct{}
+	rtp, hold  time.Duration
+	held, gone bool
+	quiet      *time.Timer
+	silentShut bool
 }
 
 func newFakeMedia() *fakeMedia {
-	return &fakeMedia{digits: make(chan media.Digit, 16), done: make(chan uint64, 4)}
+	return &fakeMedia{digits: make(chan media.Digit, 16), done: make(chan uint64, 4), silent: make(chan struct{})}
+}
+
+func (f *fakeMedia) WatchSilence(rtp, hold time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rtp, f.hold = rtp, hold
+	f.watchLocked()
+}
+
+func (f *fakeMedia) SetHeld(held bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held != held {
+		f.held = held
+		f.watchLocked() // each change restarts the count, as in media
+	}
+}
+
+func (f *fakeMedia) Silent() <-chan struct{} { return f.silent }
+
+// vanish is the far end going without a word: its RTP stops now.
+func (f *fakeMedia) vanish() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gone = true
+	f.watchLocked()
+}
+
+func (f *fakeMedia) watchLocked() {
+	if f.quiet != nil {
+		f.quiet.Stop()
+		f.quiet = nil
+	}
+	limit := f.rtp
+	if f.held {
+		limit = f.hold
+	}
+	if !f.gone || limit <= 0 || f.silentShut {
+		return
+	}
+	f.quiet = time.AfterFunc(limit, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !f.silentShut {
+			f.silentShut = true
+			close(f.silent)
+		}
+	})
 }
 
 func (f *fakeMedia) replaceLocked() {

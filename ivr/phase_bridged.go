@@ -40,6 +40,7 @@ func (p *bridgedPhase) enter(ctx context.Context, c *call) error {
 	c.rec.Peer = p.agent.leg.ID()
 	c.e.metrics.callsActive.Inc()
 	c.e.records.publish(p.rec)
+	c.e.watch(p.agent.leg, p.agent.m) // an agent whose phone vanished ends the call too
 	stop, err := c.e.bridge(ctx, c.m, p.agent.m)
 	if err != nil {
 		return fmt.Errorf("call %s: bridge to agent %s: %w", c.rec.CallID, p.agent.id, err)
@@ -49,9 +50,19 @@ func (p *bridgedPhase) enter(ctx context.Context, c *call) error {
 }
 
 func (p *bridgedPhase) on(ctx context.Context, c *call, ev event) error {
-	if _, ok := ev.(peerGoneEvent); ok {
+	switch ev := ev.(type) {
+	case peerGoneEvent:
 		c.peer = nil
-		return c.hangup(ctx) // the agent hung up: so do we, to the caller
+		if ev.silent && p.rec != nil {
+			p.rec.Outcome = OutcomeRTPTimeout // the agent's phone is gone; leave hangs it up
+		}
+		return c.hangup(ctx) // the agent hung up (or vanished): so do we, to the caller
+	case rtpTimeoutEvent:
+		return c.dead(ctx, OutcomeRTPTimeout) // the caller vanished: leave hangs up the agent first
+	case hangupEvent:
+		c.rec.Outcome = cmpOr(timedOut(ev.cause), c.rec.Outcome)
+	case shutdownEvent:
+		c.rec.Outcome = cmpOr(timedOut(ev.cause), c.rec.Outcome)
 	}
 	return nil // keys are the agent's business now; a hang-up or stop ends the call
 }

@@ -23,5 +23,5 @@ func (p *endingPhase) on(ctx context.Context, c *call, ev event) error {
 	if _, ok := ev.(playedEvent); ok {
 		return c.hangup(ctx)
 	}
-	return nil // a key, a hang-up, a stop: the outcome stands
+	return nil // a key, a hang-up, a stop, the caller's RTP stopping: the outcome stands
 }

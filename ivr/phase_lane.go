@@ -77,8 +77,10 @@ func (p *lanePhase) on(ctx context.Context, c *call, ev event) error {
 		}
 	case timerEvent:
 		return p.do(ctx, c, p.l.timedOut())
+	case rtpTimeoutEvent:
+		return c.dead(ctx, OutcomeRTPTimeout)
 	case hangupEvent:
-		c.setOutcome(OutcomeCallerHangup)
+		c.setOutcome(cmpOr(timedOut(ev.cause), OutcomeCallerHangup))
 	case shutdownEvent:
 		c.setOutcome(outcomeFromCause(ev.cause, OutcomeShutdown))
 	}

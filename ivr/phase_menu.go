@@ -36,8 +36,10 @@ func (p *menuPhase) on(ctx context.Context, c *call, ev event) error {
 		return p.do(ctx, c, p.m.Step(menus.PlaybackDone{}))
 	case timerEvent:
 		return p.do(ctx, c, p.m.Step(menus.TimerFired{ID: menus.TimerID(ev.id)}))
+	case rtpTimeoutEvent:
+		return c.dead(ctx, OutcomeRTPTimeout)
 	case hangupEvent:
-		c.setOutcome(OutcomeCallerHangup)
+		c.setOutcome(cmpOr(timedOut(ev.cause), OutcomeCallerHangup))
 	case shutdownEvent:
 		c.setOutcome(outcomeFromCause(ev.cause, OutcomeShutdown))
 	}

@@ -54,6 +54,18 @@ type Media interface {
 	Done() <-chan uint64
 }
 
+// silenceWatcher is media that tells when its far end fell silent, a caller or agent gone
+// without a BYE; apart from Media to keep each at five methods or fewer (STYLE.md B1).
+// *media.Session is one.
+type silenceWatcher interface {
+	// WatchSilence arms the watch: Silent closes once no RTP came for rtp, or for hold
+	// while the far end holds the call (0: never).
+	WatchSilence(rtp, hold time.Duration)
+	// SetHeld says whether the far end's SDP holds the call (media.SDPHolds).
+	SetHeld(held bool)
+	Silent() <-chan struct{}
+}
+
 // Dialer places outbound SIP calls (agents, callbacks); *sip.Server is one.
 type Dialer interface {
 	Dial(ctx context.Context, target string, sdp []byte, o sip.DialOptions) (*sip.Call, error)
