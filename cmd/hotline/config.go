@@ -58,10 +58,15 @@ var scalarDefaults = map[string]any{
 	"sip.tls.listen":                "", // sip.tls: all three, or none (off)
 	"sip.tls.cert":                  "",
 	"sip.tls.key":                   "",
+	"sip.max_call_duration":         "4h", // 0: no limit
+	"sip.session_expires":           "1800s",
+	"sip.min_se":                    "90s",
 	"media.rtp_address":             "127.0.0.1",
 	"media.rtp_port_min":            10000,
 	"media.rtp_port_max":            20000,
 	"media.codecs":                  []string{"PCMU", "PCMA"},
+	"media.rtp_timeout":             "30s", // 0: off
+	"media.hold_timeout":            "2h",  // 0: off
 	"admin.listen":                  "127.0.0.1:8080",
 	"admin.call_history":            1000,
 	"admin.pprof":                   false,
