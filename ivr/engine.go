@@ -56,6 +56,8 @@ type Config struct {
 	// anything is allocated; 0: no limit. Calls already in progress keep
 	// everything they need, the freeze lane included, so the limit is the headroom.
 	MaxCalls int
+	// Overload answers callers beyond MaxCalls with the brown-out offer (brownout.go).
+	Overload OverloadConfig
 }
 
 // CallInfo is what the signalling layer knows of a call beyond the Leg.
@@ -133,6 +135,7 @@ type Engine struct {
 	now       func() time.Time
 	reload    reloader
 	active    atomic.Int64  // calls admitted, for the admission limit
+	brownout  atomic.Int64  // calls on the brown-out offer, beyond the limit
 	freeze    *freezer      // nil until EnableFreeze
 	dispatch  *dispatcher   // nil until EnableQueues
 	store     *store.DB     // nil until SetStore; the admin API's
@@ -332,10 +335,14 @@ func (e *Engine) dedupeWindow() time.Duration {
 // ServeCall answers the leg and runs the call until it ends. It runs on the call's own
 // goroutine (STYLE.md C1) and returns when the call is over.
 func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err error) {
+	var first phase
 	release, ok := e.admit(DirectionInbound, KindCaller)
 	if !ok {
-		return &sip.RejectError{Code: 503, Reason: "Service Unavailable",
-			Err: fmt.Errorf("call %s: %d calls in progress (limit %d): %w", leg.ID(), e.active.Load(), e.cfg.MaxCalls, errShed)}
+		if release, ok = e.admitBrownout(); !ok {
+			return &sip.RejectError{Code: 503, Reason: "Service Unavailable",
+				Err: fmt.Errorf("call %s: %d calls in progress (limit %d): %w", leg.ID(), e.active.Load(), e.cfg.MaxCalls, errShed)}
+		}
+		first = overloadPhase{} // beyond max_calls: the freeze key and a callback, then released
 	}
 	defer release()
 	menu := e.menu.Load()
@@ -413,7 +420,10 @@ func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err
 	info.reinvite.confirm(sess, neg.Direction) // unmuted, unless the caller holds us
 	c := &call{e: e, leg: answered{leg}, m: sess, menu: menu, rec: rec, info: info.Info,
 		dtmf: policy, policies: policies, keys: keyFilter{window: e.dedupeWindow()}, trunk: trunk}
-	return e.runCall(ctx, c, newMenuPhase(menu))
+	if first == nil {
+		first = newMenuPhase(menu)
+	}
+	return e.runCall(ctx, c, first)
 }
 
 // answered is an answered Inbound as a Leg.

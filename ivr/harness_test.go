@@ -454,6 +454,11 @@ func dial(ctx context.Context, e *Engine, id, caller string) *phone {
 // dialWith is dial with the record's signalling facts set by with (a trusted identity, a
 // trunk) before the call starts.
 func dialWith(ctx context.Context, e *Engine, id, caller string, with func(*CallRecord)) *phone {
+	return dialInto(ctx, e, id, caller, with, nil)
+}
+
+// dialInto is dialWith starting in phase first (nil: the menu).
+func dialInto(ctx context.Context, e *Engine, id, caller string, with func(*CallRecord), first phase) *phone {
 	p := &phone{id: id, leg: newFakeLeg(id), m: newFakeMedia(), err: make(chan error, 1)}
 	menu := e.menu.Load()
 	rec := &CallRecord{CallID: id, Direction: DirectionInbound, Kind: KindCaller, Caller: Party{User: caller},
@@ -463,7 +468,10 @@ func dialWith(ctx context.Context, e *Engine, id, caller string, with func(*Call
 	}
 	c := &call{e: e, leg: p.leg, m: p.m, menu: menu, rec: rec, dtmf: callDTMF{rfc4733: true},
 		keys: keyFilter{window: 250 * time.Millisecond}, trunk: "test"}
-	go func() { p.err <- e.runCall(ctx, c, newMenuPhase(menu)) }()
+	if first == nil {
+		first = newMenuPhase(menu)
+	}
+	go func() { p.err <- e.runCall(ctx, c, first) }()
 	return p
 }
 

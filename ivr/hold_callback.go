@@ -126,11 +126,10 @@ func (p *holdPhase) onKeyedDigit(ctx context.Context, c *call, k byte) error {
 	}
 	switch {
 	case k == '#':
-		return p.endKeying(c)
+		return p.endKeying(ctx, c)
 	case k == '*':
 		p.stopKeying(c)
-		c.loop(p.music)
-		return nil
+		return p.resume(ctx, c)
 	case k >= '0' && k <= '9' && len(p.keyed) < maxKeyedDigits:
 		if len(p.keyed) == 0 && c.playing != 0 {
 			c.silence() // the caller knows what to do: stop asking
@@ -144,13 +143,11 @@ func (p *holdPhase) onKeyedDigit(ctx context.Context, c *call, k byte) error {
 
 // endKeying reads back what was keyed and asks for the confirmation; nothing keyed: back
 // to waiting, nothing promised.
-func (p *holdPhase) endKeying(c *call) error {
+func (p *holdPhase) endKeying(ctx context.Context, c *call) error {
 	c.stopTimer()
 	if len(p.keyed) == 0 {
 		p.stopKeying(c)
-		c.silence()
-		c.loop(p.music)
-		return nil
+		return p.resume(ctx, c)
 	}
 	p.keying, p.armAfterPlay = keyingConfirm, true
 	lang := c.sayLang()
@@ -165,12 +162,22 @@ func (p *holdPhase) endKeying(c *call) error {
 
 // onKeyingTimeout: a pause after some digits ends the entry; silence at the confirmation,
 // or before any digit, goes back to waiting with nothing promised.
-func (p *holdPhase) onKeyingTimeout(c *call) error {
+func (p *holdPhase) onKeyingTimeout(ctx context.Context, c *call) error {
 	if p.keying == keyingEnter && len(p.keyed) > 0 {
-		return p.endKeying(c)
+		return p.endKeying(ctx, c)
 	}
 	p.stopKeying(c)
+	return p.resume(ctx, c)
+}
+
+// resume goes back to waiting after a callback that was not taken: the music, or, for a
+// caller who came only for the callback (the brown-out offer), goodbye.
+func (p *holdPhase) resume(ctx context.Context, c *call) error {
 	c.silence()
+	if p.callbackNow {
+		c.playNamed(c.sysPrompt("goodbye"))
+		return c.to(ctx, newEnding(OutcomeOverloadReleased))
+	}
 	c.loop(p.music)
 	return nil
 }

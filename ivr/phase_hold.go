@@ -47,7 +47,8 @@ const (
 
 // queuePhrases are the phrases of the queue prompt set, in each language.
 var queuePhrases = []string{promptCallbackOffer, promptCallbackConfirmed, promptConnecting,
-	promptCallbackEnterNumber, promptCallbackRefused, promptCallbackYouEntered, promptCallbackConfirmNumber}
+	promptCallbackEnterNumber, promptCallbackRefused, promptCallbackYouEntered, promptCallbackConfirmNumber,
+	promptOverloadOffer}
 
 // holdPhase keeps the caller in a queue until an agent answers, the caller takes a
 // callback, presses the freeze key, or hangs up. A callback's customer enters it already
@@ -61,8 +62,11 @@ type holdPhase struct {
 	joined  bool              // we hold a place the dispatcher must hear about when we go
 	reason  queue.LeaveReason // why we go, when we do
 	offered bool              // the callback offer was made and not declined
-	keying  int               // keyingNone, or where the caller is in keying a number to call back
-	keyed   []byte            // the digits keyed so far
+	// callbackNow: the caller asked for a callback before joining (the brown-out offer):
+	// the place is taken only to be kept by the callback.
+	callbackNow bool
+	keying      int    // keyingNone, or where the caller is in keying a number to call back
+	keyed       []byte // the digits keyed so far
 	// armAfterPlay: start the keying timer when the question being played ends.
 	armAfterPlay bool
 	music        *media.Prompt
@@ -105,6 +109,11 @@ func (p *holdPhase) enter(ctx context.Context, c *call) error {
 		return c.to(ctx, newEnding(OutcomeQueueFull))
 	}
 	c.queued, p.joined = events, true
+	if p.callbackNow {
+		p.offered = true
+		c.publish()
+		return p.requestCallback(ctx, c)
+	}
 	if dec.Kind == queue.KindOfferCallback {
 		p.offer(c)
 	} else {
@@ -120,6 +129,8 @@ func (p *holdPhase) on(ctx context.Context, c *call, ev event) error {
 		return p.onQueue(ctx, c, ev.ev)
 	case playedEvent:
 		switch {
+		case p.keying == keyingNone && p.callbackNow:
+			return p.resume(ctx, c) // a refusal was said: the brown-out caller is released
 		case p.keying == keyingNone:
 			c.loop(p.music) // an announcement or the offer ended: back to the music
 		case p.armAfterPlay: // the caller keys in silence after the question
@@ -128,7 +139,7 @@ func (p *holdPhase) on(ctx context.Context, c *call, ev event) error {
 		}
 	case timerEvent:
 		if p.keying != keyingNone && ev.id == timerKeyedNumber {
-			return p.onKeyingTimeout(c)
+			return p.onKeyingTimeout(ctx, c)
 		}
 	case keyEvent:
 		if p.keying != keyingNone {

@@ -31,8 +31,10 @@ type Config struct {
 	// $XDG_DATA_HOME/hotline (~/.local/share/hotline).
 	DataDir string `mapstructure:"data_dir"`
 	// MaxCalls is the admission limit (503 beyond it); 0: none.
-	MaxCalls int              `mapstructure:"max_calls"`
-	Freeze   ivr.FreezeConfig `mapstructure:"freeze"`
+	MaxCalls int `mapstructure:"max_calls"`
+	// Overload answers callers beyond max_calls with the brown-out offer.
+	Overload ivr.OverloadConfig `mapstructure:"overload"`
+	Freeze   ivr.FreezeConfig   `mapstructure:"freeze"`
 	// Queues are the hold queues by name; Agents the people who serve them.
 	Queues map[string]ivr.QueueConfig `mapstructure:"queues"`
 	Agents []ivr.AgentConfig          `mapstructure:"agents"`
@@ -205,6 +207,9 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 		}
 	}
 	if err := l.Dispatch.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.Overload.Validate(l.MaxCalls, l.Queues); err != nil {
 		errs = append(errs, err)
 	}
 	if err := ivr.ValidateQueues(l.Queues, l.Agents); err != nil {

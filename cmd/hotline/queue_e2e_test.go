@@ -45,7 +45,7 @@ func withSystemPrompts(t *testing.T, prompts map[string]*media.Prompt) map[strin
 	out := maps.Clone(prompts)
 	names := append([]string{"moh", "queue/en/callback_offer", "queue/en/callback_confirmed", "queue/en/connecting",
 		"queue/en/callback_enter_number", "queue/en/callback_refused", "queue/en/callback_you_entered",
-		"queue/en/callback_confirm_number"}, media.SayPrompts(media.LangEN)...)
+		"queue/en/callback_confirm_number", "queue/en/overload_offer"}, media.SayPrompts(media.LangEN)...)
 	for _, n := range names {
 		p, err := loadShortPrompt("system", n)
 		if err != nil {

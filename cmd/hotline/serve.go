@@ -96,7 +96,8 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.Source, err)
 	}
-	eng, err := ivr.NewEngine(ivr.Config{Media: l.Media, Admin: l.Admin, DTMF: l.DTMF, Dispatch: l.Dispatch, MaxCalls: l.MaxCalls}, menu, log)
+	eng, err := ivr.NewEngine(ivr.Config{Media: l.Media, Admin: l.Admin, DTMF: l.DTMF, Dispatch: l.Dispatch, MaxCalls: l.MaxCalls,
+		Overload: l.Overload}, menu, log)
 	if err != nil {
 		return nil, err
 	}

@@ -84,6 +84,7 @@ en|callback_enter_number|Please enter the number we should call you back on, the
 en|callback_refused|Sorry, we cannot call back that number. Please keep holding, you keep your place.
 en|callback_you_entered|You entered
 en|callback_confirm_number|If this is correct, press 1. To enter it again, press 2.
+en|overload_offer|We are sorry, all our lines are busy. If you lost your phone, press 9 to freeze your account now. To be called back, keeping your place in line, press 1.
 en|agent_ready|You are ready for calls.
 en|agent_paused|You are paused. No calls will ring.
 en|agent_logged_out|You are logged out.
@@ -101,6 +102,7 @@ zh-CN|callback_enter_number|请输入回电号码，以井号键结束。继续�
 zh-CN|callback_refused|抱歉，我们无法回拨该号码。请继续等待，您的排队位置不变。
 zh-CN|callback_you_entered|您输入的号码是
 zh-CN|callback_confirm_number|确认请按1，重新输入请按2。
+zh-CN|overload_offer|抱歉，所有线路正忙。如果您的手机丢失，请按9立即冻结账户。如需回电并保留排队位置，请按1。
 PHRASES
 echo "numbers: $(ls "$out"/numbers/*/*.wav | wc -l) files, queue: $(ls "$out"/queue/*/*.wav | wc -l) files"
 fi
