@@ -18,6 +18,10 @@ const (
 	DefaultCollectMinDigits  = 1
 	DefaultCollectMaxDigits  = 20
 	DefaultCollectTerminator = "#"
+	// DefaultTransferTimeout is how long a transfer's target rings.
+	DefaultTransferTimeout = 30 * time.Second
+	// MaxTransferTimeout bounds a transfer's timeout.
+	MaxTransferTimeout = 5 * time.Minute
 )
 
 // Limits on lengths, so that a configuration cannot make a call buffer
@@ -40,7 +44,7 @@ const (
 	ActionRouteTime   = "route_time"   // enter open or closed by schedule
 	ActionEnqueue     = "enqueue"      // hand the call to a hold queue (needs CompileOptions.Enabled)
 	ActionFreeze      = "freeze"       // hand the call to the account-freeze lane (needs CompileOptions.Enabled)
-	ActionTransfer    = "transfer"     // transfer the call to a SIP URI (needs CompileOptions.Enabled)
+	ActionTransfer    = "transfer"     // bridge the call to a SIP URI or a trunk's number (needs CompileOptions.Enabled)
 	ActionHangup      = "hangup"       // play prompt if any, then hang up
 )
 
@@ -55,7 +59,7 @@ var actionNames = []string{
 var notBuilt = map[string]string{
 	ActionEnqueue:  "no hold queue is configured (add one under queues)",
 	ActionFreeze:   "the account-freeze lane is off (set freeze.enabled: true)",
-	ActionTransfer: "transfers to a SIP URI are not built yet",
+	ActionTransfer: "transfers dial out with the queues' dialler: configure a queue (queues)",
 }
 
 // pathPrefix is the configuration key under which cmd decodes a Config; every
@@ -258,6 +262,18 @@ type OptionConfig struct {
 	// replaced by the multi-key entry that chose the option and ${name} by
 	// a collected variable.
 	URI string `mapstructure:"uri" json:",omitzero"`
+	// Trunk and Number are transfer's other form: Number (digits, an
+	// optional leading +, no expansion) dialled through sip.trunks entry
+	// Trunk. A transfer has either URI or both of these.
+	Trunk  string `mapstructure:"trunk" json:",omitzero"`
+	Number string `mapstructure:"number" json:",omitzero"`
+	// Timeout is how long a transfer's target rings (default
+	// DefaultTransferTimeout, at most MaxTransferTimeout).
+	Timeout time.Duration `mapstructure:"timeout" json:",omitzero"`
+	// FailedPrompt is played when a transfer's target is busy, does not
+	// answer or cannot be reached, before the node's short greeting;
+	// default the node's invalid prompt.
+	FailedPrompt string `mapstructure:"failed_prompt" json:",omitzero"`
 	// Language is set_language's language.
 	Language string `mapstructure:"language" json:",omitzero"`
 	// Schedule, Open and Closed are route_time's schedule and nodes.

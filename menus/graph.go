@@ -194,7 +194,11 @@ func (b *graphBuilder) option(from, key string, o *option, kind string, n *node)
 	case ActionFreeze:
 		b.edge(from, b.end("(freeze)", "freeze lane"), key, kind)
 	case ActionTransfer:
-		b.edge(from, b.end("(transfer "+o.uri+")", "transfer "+o.uri), key, kind)
+		t := o.uri
+		if t == "" {
+			t = o.trunk + ":" + o.number
+		}
+		b.edge(from, b.end("(transfer "+t+")", "transfer "+t), key, kind)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package menus
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,7 +9,8 @@ import (
 )
 
 // Event is something that happened to a call, fed to Machine.Step. The
-// implementations are Started, Digit, PlaybackDone and TimerFired.
+// implementations are Started, Digit, PlaybackDone, TimerFired and
+// TransferFailed.
 type Event interface {
 	fmt.Stringer
 	event()
@@ -38,10 +40,16 @@ type PlaybackDone struct{}
 // documentation).
 type TimerFired struct{ ID TimerID }
 
-func (Started) event()      {}
-func (Digit) event()        {}
-func (PlaybackDone) event() {}
-func (TimerFired) event()   {}
+// TransferFailed reports that the Transfer the machine emitted did not reach
+// its target (busy, no answer, unreachable): the caller is back in the node
+// the transfer was chosen in.
+type TransferFailed struct{}
+
+func (Started) event()        {}
+func (Digit) event()          {}
+func (PlaybackDone) event()   {}
+func (TimerFired) event()     {}
+func (TransferFailed) event() {}
 
 func (e Started) String() string {
 	var args []string
@@ -56,9 +64,10 @@ func (e Started) String() string {
 	}
 	return "Started(" + strings.Join(args, ", ") + ")"
 }
-func (d Digit) String() string      { return "Digit(" + keyString(d.Key) + ")" }
-func (PlaybackDone) String() string { return "PlaybackDone" }
-func (e TimerFired) String() string { return "TimerFired(" + string(e.ID) + ")" }
+func (d Digit) String() string        { return "Digit(" + keyString(d.Key) + ")" }
+func (PlaybackDone) String() string   { return "PlaybackDone" }
+func (e TimerFired) String() string   { return "TimerFired(" + string(e.ID) + ")" }
+func (TransferFailed) String() string { return "TransferFailed" }
 
 // TimerID names one of the machine's timers. At most one runs at a time.
 type TimerID string
@@ -150,9 +159,23 @@ type Enqueue struct {
 // before it has finished. The machine ignores every event after it.
 type Freeze struct{}
 
-// Transfer transfers the call to URI, after any playback queued before it
-// has finished. The machine ignores every event after it.
-type Transfer struct{ URI string }
+// Transfer bridges the call to a target, after any playback queued before it
+// has finished: URI, or Number through sip.trunks entry Trunk. Timeout is how
+// long the target rings. The machine ignores every event after it but
+// TransferFailed, which brings the caller back to the node.
+type Transfer struct {
+	URI           string
+	Trunk, Number string
+	Timeout       time.Duration
+}
+
+// Target names the transfer's target: the URI, or "trunk:number".
+func (a Transfer) Target() string {
+	if a.URI != "" {
+		return a.URI
+	}
+	return a.Trunk + ":" + a.Number
+}
 
 func (EnterNode) action()    {}
 func (Play) action()         {}
@@ -196,7 +219,7 @@ func (a Enqueue) String() string {
 	return "Enqueue(" + a.Queue + ", " + strconv.Itoa(a.Priority) + ")"
 }
 func (Freeze) String() string     { return "Freeze" }
-func (a Transfer) String() string { return "Transfer(" + a.URI + ")" }
+func (a Transfer) String() string { return "Transfer(" + a.Target() + ")" }
 
 func keyString(k byte) string {
 	if k > ' ' && k < 0x7f {
@@ -239,7 +262,8 @@ type Machine struct {
 	lang     *language
 	at       time.Time
 	vars     map[string]string
-	input    string // the last multi-key entry that chose an option
+	input    string  // the last multi-key entry that chose an option
+	transfer *option // the transfer in progress (stateEnded), for TransferFailed
 }
 
 // NewMachine returns a machine at the start of t, waiting for Started.
@@ -291,6 +315,9 @@ func (m *Machine) Variable(name string) (string, bool) {
 //     TimerFired(TimerInterDigit) ends the entry. An entry that matches
 //     nothing is invalid.
 //   - TimerFired(TimerDigit): Timeout and a timeout failure.
+//   - TransferFailed (after Transfer only): the caller is back in the node;
+//     the transfer's failed prompt (default the node's invalid prompt) and
+//     the short greeting play; the failure counts stay as they were.
 //   - Options: goto enters the target (EnterNode, long greeting; the
 //     failure counts reset); back returns to the previous node (the root
 //     if none); top enters the root; repeat replays the long greeting;
@@ -356,6 +383,16 @@ func (m *Machine) Step(ev Event) []Action {
 			}
 		}
 		return m.fail([]Action{Timeout{}}, false)
+	case TransferFailed:
+		o := m.transfer
+		if m.st != stateEnded || o == nil {
+			return nil
+		}
+		m.transfer = nil
+		if p := cmp.Or(o.failed, m.cur.invalid); p != "" {
+			return m.play(nil, p, m.cur.short)
+		}
+		return m.play(nil, m.cur.short)
 	}
 	return nil
 }
@@ -622,7 +659,8 @@ func (m *Machine) do(acts []Action, o *option, reason string) []Action {
 	case ActionFreeze:
 		return m.end(acts, o.prompt, Freeze{})
 	case ActionTransfer:
-		return m.end(acts, o.prompt, Transfer{URI: m.expand(o.uri)})
+		m.transfer = o
+		return m.end(acts, o.prompt, Transfer{URI: m.expand(o.uri), Trunk: o.trunk, Number: o.number, Timeout: o.timeout})
 	default: // ActionHangup; Compile admits no other action
 		return m.end(acts, o.prompt, Hangup{Reason: reason})
 	}

@@ -70,7 +70,11 @@ type option struct {
 	confirmPrompt string
 	queue         string // enqueue
 	priority      int
-	uri           string // transfer
+	uri           string // transfer: a URI, or a trunk and a number
+	trunk         string
+	number        string
+	timeout       time.Duration
+	failed        string // the prompt played when the transfer failed
 	language      string // set_language; "" = default
 	route         *route // route_time
 	broken        bool   // a target did not resolve (only while validating)

@@ -297,7 +297,7 @@ var optionFields = map[string][]string{
 	ActionRouteTime:   {"schedule", "open", "closed"},
 	ActionEnqueue:     {"queue", "priority", "prompt"},
 	ActionFreeze:      {"prompt"},
-	ActionTransfer:    {"uri", "prompt"},
+	ActionTransfer:    {"uri", "trunk", "number", "timeout", "failed_prompt", "prompt"},
 	ActionHangup:      {"prompt"},
 }
 
@@ -321,6 +321,10 @@ func setFields(oc OptionConfig) []string {
 	add("queue", oc.Queue != "")
 	add("priority", oc.Priority != 0)
 	add("uri", oc.URI != "")
+	add("trunk", oc.Trunk != "")
+	add("number", oc.Number != "")
+	add("timeout", oc.Timeout != 0)
+	add("failed_prompt", oc.FailedPrompt != "")
 	add("language", oc.Language != "")
 	add("schedule", oc.Schedule != "")
 	add("open", oc.Open != "")
@@ -399,18 +403,58 @@ func (b *builder) option(path string, oc OptionConfig, w where) *option {
 			b.add(path+".priority", "must not be negative (got %d)", oc.Priority)
 		}
 	case ActionTransfer:
-		b.promptRef(path+".prompt", oc.Prompt, false)
-		o.uri = strings.TrimSpace(oc.URI)
-		switch lower := strings.ToLower(o.uri); {
-		case o.uri == "":
-			b.add(path+".uri", "transfer needs a SIP URI (sip:user@host)")
-		case !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:"):
-			b.add(path+".uri", "%q is not a SIP URI (want sip:user@host or sips:user@host)", oc.URI)
-		case strings.Count(o.uri, "${") != strings.Count(o.uri, "}"):
-			b.add(path+".uri", "%q: unclosed ${", oc.URI)
-		}
+		b.transfer(path, oc, o)
 	}
 	return o
+}
+
+// transfer checks a transfer's target: a URI, or a trunk and a number, never both.
+func (b *builder) transfer(path string, oc OptionConfig, o *option) {
+	b.promptRef(path+".prompt", oc.Prompt, false)
+	b.promptRef(path+".failed_prompt", oc.FailedPrompt, false)
+	o.failed = oc.FailedPrompt
+	o.timeout = cmp.Or(oc.Timeout, DefaultTransferTimeout)
+	if oc.Timeout < 0 || oc.Timeout > MaxTransferTimeout {
+		b.add(path+".timeout", "must be between 0 (default %s) and %s (got %s)", DefaultTransferTimeout, MaxTransferTimeout, oc.Timeout)
+	}
+	o.uri = strings.TrimSpace(oc.URI)
+	o.trunk, o.number = strings.TrimSpace(oc.Trunk), strings.TrimSpace(oc.Number)
+	if o.trunk != "" || o.number != "" {
+		switch {
+		case o.uri != "":
+			b.add(path+".uri", "transfer takes a uri or a trunk and a number, not both")
+		case o.trunk == "":
+			b.add(path+".trunk", "a transfer to a number needs the trunk (a sip.trunks name) to dial it through")
+		case o.number == "":
+			b.add(path+".number", "a transfer through a trunk needs the number to dial")
+		case !validNumber(o.number):
+			b.add(path+".number", "%q is not a number (want digits with an optional leading +)", oc.Number)
+		}
+		return
+	}
+	switch lower := strings.ToLower(o.uri); {
+	case o.uri == "":
+		b.add(path+".uri", "transfer needs a SIP URI (sip:user@host), or a trunk and a number")
+	case !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:"),
+		strings.ContainsAny(o.uri, " \t<>\""), strings.HasSuffix(o.uri, ":"), strings.HasSuffix(o.uri, "@"):
+		b.add(path+".uri", "%q is not a SIP URI (want sip:user@host or sips:user@host)", oc.URI)
+	case strings.Count(o.uri, "${") != strings.Count(o.uri, "}"):
+		b.add(path+".uri", "%q: unclosed ${", oc.URI)
+	}
+}
+
+// validNumber reports whether s is digits with an optional leading +.
+func validNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" || len(s) > MaxCollectDigit {
+		return false
+	}
+	for i := range len(s) {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *builder) languageList() string {

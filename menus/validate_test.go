@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestConfig_ValidateFeatures checks the problems of the features beyond
@@ -216,9 +217,33 @@ func TestConfig_ValidateFeatures(t *testing.T) {
 			},
 		},
 		{
-			name:   "transfer not built",
+			name:   "transfer without a dialler",
 			change: func(c *Config) { nodeOpt(c, "main", "8", OptionConfig{Action: ActionTransfer, URI: "sip:desk@pbx"}) },
-			want:   []Problem{{"menus.nodes.main.options.8.action", "action transfer: transfers to a SIP URI are not built yet"}},
+			want:   []Problem{{"menus.nodes.main.options.8.action", "action transfer: transfers dial out with the queues' dialler: configure a queue (queues)"}},
+		},
+		{
+			name: "transfer targets",
+			change: func(c *Config) {
+				nodeOpt(c, "main", "2", OptionConfig{Action: ActionTransfer, Trunk: "carrier", Number: "+4930123", Timeout: 10 * time.Second, FailedPrompt: "hours"})
+				nodeOpt(c, "main", "4", OptionConfig{Action: ActionTransfer, URI: "sip:desk@pbx", Trunk: "carrier", Number: "123"})
+				nodeOpt(c, "main", "5", OptionConfig{Action: ActionTransfer, Number: "123"})
+				nodeOpt(c, "main", "6", OptionConfig{Action: ActionTransfer, Trunk: "carrier"})
+				nodeOpt(c, "main", "8", OptionConfig{Action: ActionTransfer, Trunk: "carrier", Number: "${input}"})
+				nodeOpt(c, "main", "9", OptionConfig{Action: ActionTransfer, URI: "sip:desk <x>@pbx"})
+				nodeOpt(c, "main", "*", OptionConfig{Action: ActionTransfer, URI: "sip:desk@pbx", Timeout: -time.Second, FailedPrompt: "nope"})
+				nodeOpt(c, "main", "#", OptionConfig{Action: ActionTransfer})
+			},
+			opts: enableAll,
+			want: []Problem{
+				{"menus.nodes.main.options.#.uri", "transfer needs a SIP URI (sip:user@host), or a trunk and a number"},
+				{"menus.nodes.main.options.*.failed_prompt", `unknown prompt "nope"`},
+				{"menus.nodes.main.options.*.timeout", "must be between 0 (default 30s) and 5m0s (got -1s)"},
+				{"menus.nodes.main.options.4.uri", "transfer takes a uri or a trunk and a number, not both"},
+				{"menus.nodes.main.options.5.trunk", "a transfer to a number needs the trunk (a sip.trunks name) to dial it through"},
+				{"menus.nodes.main.options.6.number", "a transfer through a trunk needs the number to dial"},
+				{"menus.nodes.main.options.8.number", `"${input}" is not a number (want digits with an optional leading +)`},
+				{"menus.nodes.main.options.9.uri", `"sip:desk <x>@pbx" is not a SIP URI (want sip:user@host or sips:user@host)`},
+			},
 		},
 		{
 			name: "enabled subsystems still check their fields",
