@@ -326,7 +326,12 @@ func (d *dialog) sendRefresh(interval time.Duration, update bool) (*sipmsg.Respo
 	if err != nil {
 		return nil, fmt.Errorf("session refresh: %w", err)
 	}
-	defer tx.Terminate()
+	keep := false // after a 2xx to our re-INVITE the transaction lives on (64*T1) to re-ACK
+	defer func() {
+		if !keep {
+			tx.Terminate()
+		}
+	}()
 	for {
 		select {
 		case res := <-tx.Responses():
@@ -338,9 +343,10 @@ func (d *dialog) sendRefresh(interval time.Duration, update bool) (*sipmsg.Respo
 				if err != nil {
 					return nil, fmt.Errorf("session refresh: ack: %w", err)
 				}
-				tx.OnRetransmission(func(r *sipmsg.Response) {
-					if r.IsSuccess() {
+				keep = tx.OnRetransmission(func(r *sipmsg.Response) {
+					if r.IsSuccess() && d.srv.beginSend() {
 						_ = ua.resend(ack)
+						d.srv.endSend()
 					}
 				})
 			}
