@@ -14,6 +14,9 @@ import (
 type menuPhase struct {
 	m       *menus.Machine
 	enqueue *menus.Enqueue // the queue to join once the current prompt has played
+	// returning: the caller comes back from a transfer that failed (the machine hears
+	// TransferFailed, not Started).
+	returning bool
 }
 
 func newMenuPhase(menu *Menu) *menuPhase { return &menuPhase{m: menus.NewMachine(menu.Tree)} }
@@ -21,6 +24,10 @@ func newMenuPhase(menu *Menu) *menuPhase { return &menuPhase{m: menus.NewMachine
 func (*menuPhase) name() string { return "menu" }
 
 func (p *menuPhase) enter(ctx context.Context, c *call) error {
+	if p.returning {
+		p.returning = false
+		return p.do(ctx, c, p.m.Step(menus.TransferFailed{}))
+	}
 	return p.do(ctx, c, p.m.Step(menus.Started{At: c.rec.Start, Language: c.rec.Language}))
 }
 
@@ -91,9 +98,11 @@ func (p *menuPhase) do(ctx context.Context, c *call, actions []menus.Action) err
 				next = newEnding(OutcomeGoodbye)
 			}
 		case menus.Transfer:
-			// Validation refuses transfers until they are built (issue 11); a tree compiled
-			// with one still ends politely rather than leaving silence.
-			next = newEnding(OutcomeGoodbye)
+			if c.e.dispatch != nil { // the dial starts now, while the action's prompt plays
+				next = newTransferPhase(a, p)
+			} else { // validation refuses transfers without the dialler
+				next = newEnding(OutcomeGoodbye)
+			}
 		}
 	}
 	c.publish()

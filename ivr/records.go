@@ -62,6 +62,7 @@ type CallRecord struct {
 	Language    string            `json:"language,omitempty"`
 	Freeze      *FreezeRecord     `json:"freeze,omitempty"`
 	Queue       *QueueRecord      `json:"queue,omitempty"`
+	Transfer    *TransferRecord   `json:"transfer,omitempty"`
 	// Peer is the Call-ID of the leg this one was bridged to (the agent's, or the caller's).
 	Peer    string `json:"peer,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
@@ -87,6 +88,16 @@ type FreezeRecord struct {
 	ConfirmMs  float64 `json:"confirm_ms,omitempty"`
 }
 
+// TransferRecord is a menu transfer: its target, when it was dialled and answered, and
+// how it went (answered, busy, no-answer, failed, canceled).
+type TransferRecord struct {
+	Target     string     `json:"target"` // the URI, or trunk:number
+	At         time.Time  `json:"at"`
+	AnsweredAt *time.Time `json:"answered_at,omitempty"`
+	Outcome    string     `json:"outcome,omitempty"`
+	Peer       string     `json:"peer,omitempty"` // the other leg's Call-ID
+}
+
 // clone returns a deep copy, so the call goroutine can keep appending to its own record.
 func (r *CallRecord) clone() *CallRecord {
 	c := *r
@@ -102,6 +113,14 @@ func (r *CallRecord) clone() *CallRecord {
 	if r.Queue != nil {
 		q := *r.Queue
 		c.Queue = &q
+	}
+	if r.Transfer != nil {
+		t := *r.Transfer
+		if t.AnsweredAt != nil {
+			a := *t.AnsweredAt
+			t.AnsweredAt = &a
+		}
+		c.Transfer = &t
 	}
 	if r.End != nil {
 		e := *r.End

@@ -229,8 +229,9 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 			errs = append(errs, fmt.Errorf("freeze.recovery_queue: unknown queue %q", q))
 		}
 	}
+	// Transfers dial with the queues' dialler (issue 11).
 	tree, err := menus.CompileWith(l.Menus, menus.CompileOptions{Enabled: map[string]bool{
-		"freeze": l.Freeze.Enabled, "enqueue": len(l.Queues) > 0}})
+		"freeze": l.Freeze.Enabled, "enqueue": len(l.Queues) > 0, "transfer": len(l.Queues) > 0}})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -284,10 +285,15 @@ func (l *loaded) dataDir(flag string) (string, error) {
 	return filepath.Join(home, ".local", "share", "hotline"), nil
 }
 
-// enqueueTargets reports enqueue options naming a queue that is not configured.
+// enqueueTargets reports enqueue options naming a queue that is not configured, and
+// transfers naming a trunk that is not.
 func enqueueTargets(l *loaded) []error {
 	var errs []error
 	check := func(path string, o menus.OptionConfig) {
+		if o.Action == menus.ActionTransfer && o.Trunk != "" &&
+			!slices.ContainsFunc(l.SIP.Trunks, func(t sip.Trunk) bool { return t.Name == o.Trunk }) {
+			errs = append(errs, fmt.Errorf("%s.trunk: unknown trunk %q (see sip.trunks)", path, o.Trunk))
+		}
 		if o.Action == menus.ActionEnqueue && len(l.Queues) > 0 {
 			if _, ok := l.Queues[o.Queue]; !ok {
 				errs = append(errs, fmt.Errorf("%s.queue: unknown queue %q (queues: %s)", path, o.Queue,
