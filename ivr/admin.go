@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hotline-ivr/hotline/queue/store"
+	"github.com/hotline-ivr/hotline/sip"
 )
 
 // Admin serves the admin HTTP API: /healthz, /readyz, /metrics and /api/v1/calls. It
@@ -42,6 +43,7 @@ func NewAdmin(e *Engine) *Admin {
 	a.mux.HandleFunc("POST /api/v1/agents/{id}/state", a.agentState)
 	a.mux.HandleFunc("GET /api/v1/callbacks", a.callbacks)
 	a.mux.HandleFunc("DELETE /api/v1/callbacks/{id}", a.cancelCallback)
+	a.mux.HandleFunc("GET /api/v1/trunks", a.trunks)
 	if e.cfg.Admin.Pprof {
 		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -150,6 +152,16 @@ func (a *Admin) queues(w http.ResponseWriter, _ *http.Request) {
 		qs[i].Agents = nonNil(qs[i].Agents)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"queues": qs})
+}
+
+// trunks lists the SIP trunks with their registration and qualify state:
+// {"trunks": [...]}; [] when none is configured or the SIP server is not wired.
+func (a *Admin) trunks(w http.ResponseWriter, _ *http.Request) {
+	var ts []sip.TrunkState
+	if a.e.sipStats != nil {
+		ts = a.e.sipStats.Trunks()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"trunks": nonNil(ts)})
 }
 
 // nonNil makes an empty list encode as [] rather than null.

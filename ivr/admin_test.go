@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hotline-ivr/hotline/queue/store"
+	"github.com/hotline-ivr/hotline/sip"
 )
 
 // The admin HTTP API as an operator's script sees it: status codes, and JSON whose lists are
@@ -463,4 +464,50 @@ func TestAdmin_Freezes(t *testing.T) {
 			t.Errorf("audit %v", au)
 		}
 	})
+}
+
+// fakeSIPStats is a SIP server with two trunks and nothing refused.
+type fakeSIPStats struct{ trunks []sip.TrunkState }
+
+func (f fakeSIPStats) RefusedInvites() uint64     { return 0 }
+func (f fakeSIPStats) EdgeStats() sip.EdgeStats   { return sip.EdgeStats{} }
+func (f fakeSIPStats) AuthStats() sip.AuthStats   { return sip.AuthStats{} }
+func (f fakeSIPStats) LimitStats() sip.LimitStats { return sip.LimitStats{} }
+func (f fakeSIPStats) Trunks() []sip.TrunkState   { return f.trunks }
+
+// GET /api/v1/trunks lists each trunk's registration and qualify state in snake_case ([]
+// before the SIP server is wired), and /metrics has a gauge pair per trunk.
+func TestAdmin_Trunks(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t)
+	a := NewAdmin(e)
+	if code, body := request(t, a, "GET", "/api/v1/trunks", ""); code != 200 || rawLists(t, body)["trunks"] != "[]" {
+		t.Errorf("/api/v1/trunks unwired: %d %s, want 200 with []", code, body)
+	}
+	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	e.ExportSIPStats(fakeSIPStats{trunks: []sip.TrunkState{
+		{Name: "main", Register: true, Qualify: true, Registered: true, RegisteredUntil: until, Up: true, LastChecked: until},
+		{Name: "backup", Qualify: true, LastError: "options: no answer within 5s", LastChecked: until},
+	}})
+	ts := list(t, getJSON(t, a, "/api/v1/trunks"), "trunks")
+	if len(ts) != 2 {
+		t.Fatalf("trunks = %v", ts)
+	}
+	if m := ts[0]; m["name"] != "main" || m["registered"] != true || m["up"] != true ||
+		m["registered_until"] != "2030-01-02T03:04:05Z" || m["last_checked"] == nil || m["register"] != true {
+		t.Errorf("main = %v", m)
+	}
+	if m := ts[1]; m["name"] != "backup" || m["up"] != false || m["registered"] != false ||
+		m["last_error"] != "options: no answer within 5s" || m["registered_until"] != nil {
+		t.Errorf("backup = %v", m)
+	}
+	_, metrics := request(t, a, "GET", "/metrics", "")
+	for _, want := range []string{
+		`hotline_trunk_up{trunk="main"} 1`, `hotline_trunk_up{trunk="backup"} 0`,
+		`hotline_trunk_registered{trunk="main"} 1`, `hotline_trunk_registered{trunk="backup"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

@@ -21,7 +21,8 @@ type QueueConfig struct {
 	// Music is the prompt looped while callers wait; default the system prompt "moh".
 	Music string `mapstructure:"music"`
 	// CallbackTrunk is the sip.trunks entry that dials callbacks (the caller's number is
-	// dialled through it); empty: the number is dialled as a SIP target directly.
+	// dialled through it, and through its sip.trunks[].failover list when it is down or
+	// fails); empty: the number is dialled as a SIP target directly.
 	CallbackTrunk string `mapstructure:"callback_trunk"`
 }
 

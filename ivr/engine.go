@@ -138,6 +138,7 @@ type Engine struct {
 	brownout  atomic.Int64  // calls on the brown-out offer, beyond the limit
 	freeze    *freezer      // nil until EnableFreeze
 	dispatch  *dispatcher   // nil until EnableQueues
+	sipStats  sipStats      // nil until ExportSIPStats; the admin API's trunk states
 	store     *store.DB     // nil until SetStore; the admin API's
 	callbacks callbackStore // nil until SetStore
 	taker     callbackTaker // nil until SetStore

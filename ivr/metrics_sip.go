@@ -7,17 +7,19 @@ import (
 )
 
 // sipStats is what the metrics read of the SIP server: what its trust check, its edges and
-// its registrar refused. *sip.Server is one.
+// its registrar refused, and its trunks' states. *sip.Server is one.
 type sipStats interface {
 	RefusedInvites() uint64
 	EdgeStats() sip.EdgeStats
 	AuthStats() sip.AuthStats
 	LimitStats() sip.LimitStats
+	Trunks() []sip.TrunkState
 }
 
-// ExportSIPStats publishes the SIP server's refusal counters on the engine's /metrics.
-// Call it once, before serving.
+// ExportSIPStats publishes the SIP server's refusal counters and trunk states on the
+// engine's /metrics, and the trunk states on /api/v1/trunks. Call it once, before serving.
 func (e *Engine) ExportSIPStats(s sipStats) {
+	e.sipStats = s
 	e.metrics.reg.MustRegister(&sipCollector{s: s})
 }
 
@@ -38,12 +40,16 @@ var (
 		"Registrar lock-outs started after repeated failures.", nil, nil)
 	descOverload = prometheus.NewDesc("hotline_sip_overload_refused_total",
 		"INVITEs refused with 503 and Retry-After by the overload controls, by reason (calls_per_source, invites_per_second, draining).", []string{"reason"}, nil)
+	descTrunkUp = prometheus.NewDesc("hotline_trunk_up",
+		"1 while the trunk is usable for outbound calls (qualify answered, registration held when it registers), else 0.", []string{"trunk"}, nil)
+	descTrunkRegistered = prometheus.NewDesc("hotline_trunk_registered",
+		"1 while the trunk holds a registration with the carrier, else 0 (always 0 without register: true).", []string{"trunk"}, nil)
 )
 
 type sipCollector struct{ s sipStats }
 
 func (c *sipCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRefusedInvites, descParseErrors, descBadRequests, descLogsSuppressed, descTCPClosed, descAuth, descLockouts, descOverload} {
+	for _, d := range []*prometheus.Desc{descRefusedInvites, descParseErrors, descBadRequests, descLogsSuppressed, descTCPClosed, descAuth, descLockouts, descOverload, descTrunkUp, descTrunkRegistered} {
 		ch <- d
 	}
 }
@@ -71,4 +77,15 @@ func (c *sipCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descOverload, ls.RefusedCalls, "calls_per_source")
 	counter(descOverload, ls.RefusedRate, "invites_per_second")
 	counter(descOverload, ls.RefusedDraining, "draining")
+	gauge := func(d *prometheus.Desc, on bool, trunk string) {
+		v := 0.0
+		if on {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, trunk)
+	}
+	for _, t := range c.s.Trunks() {
+		gauge(descTrunkUp, t.Up, t.Name)
+		gauge(descTrunkRegistered, t.Registered, t.Name)
+	}
 }

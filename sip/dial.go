@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -77,6 +79,21 @@ type Trunk struct {
 	// certificate) that may vouch for the trunk's certificate when calls go over TLS (URI
 	// sips: or ;transport=tls), besides the system roots; trusted for the trunk's host only.
 	TLSCA string `mapstructure:"tls_ca"`
+	// Register registers with the trunk (RFC 3261 §10) while the server serves: address of
+	// record sip:Username@host (FromUser when no Username), our Contact, the challenge
+	// answered with Username and Password; refreshed at half the granted lifetime, retried
+	// after a failure 5 s later doubling up to 5 min, removed (Expires: 0) at stop.
+	Register bool `mapstructure:"register"`
+	// RegisterExpires is the lifetime asked for (Expires); default 1h, at least 1m. The
+	// carrier's grant wins.
+	RegisterExpires time.Duration `mapstructure:"register_expires"`
+	// Qualify, when set (at least 1s), sends the trunk an OPTIONS every Qualify; two in a
+	// row unanswered within min(Qualify, 5s), or answered 408 or 5xx, mark it down, one
+	// answer marks it up again. Zero: off (the trunk is always up).
+	Qualify time.Duration `mapstructure:"qualify"`
+	// Failover names the trunks Dial tries, in order, when this one is down or answers a
+	// call with 408, 5xx or nothing (never after another 4xx or a 6xx: the callee refused).
+	Failover []string `mapstructure:"failover"`
 }
 
 func (t Trunk) parse() (sipmsg.Uri, error) {
@@ -117,8 +134,31 @@ func validateTrunks(ts []Trunk) error {
 		if strings.ContainsAny(t.FromUser+t.FromHost, " \t\r\n\"<>@;,") {
 			errs = append(errs, fmt.Errorf("trunks[%d] (%s): from_user/from_host: not plain", i, t.Name))
 		}
+		errs = append(errs, validateTrunkUse(i, t, ts)...)
 	}
 	return errors.Join(errs...)
+}
+
+// validateTrunkUse checks the registration, qualify and failover keys of ts[i].
+func validateTrunkUse(i int, t Trunk, ts []Trunk) []error {
+	var errs []error
+	if t.RegisterExpires != 0 && t.RegisterExpires < minRegisterExpires {
+		errs = append(errs, fmt.Errorf("trunks[%d] (%s): register_expires %v: at least %v", i, t.Name, t.RegisterExpires, minRegisterExpires))
+	}
+	if t.Qualify != 0 && t.Qualify < minQualify {
+		errs = append(errs, fmt.Errorf("trunks[%d] (%s): qualify %v: 0 (off) or at least %v", i, t.Name, t.Qualify, minQualify))
+	}
+	seen := map[string]bool{t.Name: true}
+	for _, f := range t.Failover {
+		switch {
+		case seen[f]:
+			errs = append(errs, fmt.Errorf("trunks[%d] (%s): failover %q: listed twice (or the trunk itself)", i, t.Name, f))
+		case !slices.ContainsFunc(ts, func(o Trunk) bool { return o.Name == f }):
+			errs = append(errs, fmt.Errorf("trunks[%d] (%s): failover %q: no such trunk", i, t.Name, f))
+		}
+		seen[f] = true
+	}
+	return errs
 }
 
 // dialPlan is where and how Dial sends an INVITE.
@@ -317,7 +357,53 @@ func (s *Server) advertise(st *serveState, dest string) (string, int, error) {
 // cause at once. When the socket's Serve stops, the Dial is canceled with
 // ErrServerClosed and established calls on it are hung up. A target that
 // is neither a URI nor a registered user returns ErrNotRegistered.
+//
+// Through a trunk with a failover list (Trunk.Failover), Dial skips the trunks that are
+// down (TrunkUp; all are tried when none is up) and tries the next one when a trunk answers
+// 408 or 5xx or cannot be reached; another 4xx or a 6xx (the callee refused) and ctx's end
+// stop it. The last trunk's error is returned.
 func (s *Server) Dial(ctx context.Context, target string, sdp []byte, o DialOptions) (*Call, error) {
+	chain := s.trunkChain(o.Trunk)
+	for i, name := range chain {
+		o.Trunk = name
+		c, err := s.dialOnce(ctx, target, sdp, o)
+		if err == nil || i == len(chain)-1 || !failoverOn(ctx, err) {
+			return c, err
+		}
+		s.log.Info("dial through trunk failed, trying the next", "trunk", name, "next", chain[i+1], "error", err)
+	}
+	return nil, fmt.Errorf("dial %s: no trunk", target) // unreachable: chain is never empty
+}
+
+// trunkChain lists the trunks a Dial through trunk name tries: name and its failover list,
+// those up first ([name] for no trunk or an unknown one, which dialOnce reports).
+func (s *Server) trunkChain(name string) []string {
+	t, ok := s.trunks[name]
+	if !ok || len(t.Failover) == 0 {
+		return []string{name}
+	}
+	all := append([]string{name}, t.Failover...)
+	up := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return !s.TrunkUp(n) })
+	if len(up) == 0 {
+		return all // every trunk judged down: the verdicts may be stale, try them all
+	}
+	return up
+}
+
+// failoverOn reports whether a failed Dial through a trunk may go on to the next one: the
+// trunk answered 408 or 5xx or not at all, and nobody gave up the call.
+func failoverOn(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, ErrServerClosed) {
+		return false
+	}
+	var re *RejectError
+	if errors.As(err, &re) {
+		return re.Code == 408 || (re.Code >= 500 && re.Code < 600)
+	}
+	return true // the trunk could not be reached (connection refused, no route)
+}
+
+func (s *Server) dialOnce(ctx context.Context, target string, sdp []byte, o DialOptions) (*Call, error) {
 	p, err := s.plan(target, o)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)

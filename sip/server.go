@@ -187,6 +187,8 @@ type Server struct {
 	// after that would make sipgo open a fresh socket that nothing ever closes.
 	sending  sync.RWMutex
 	uaClosed bool
+
+	out outbound // trunk registration and qualify (outreg.go)
 }
 
 // serveState tracks the calls that arrived on one served socket.
@@ -386,6 +388,7 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 	close(s.served) // wake Dials waiting for a socket
 	s.served = make(chan struct{})
 	s.mu.Unlock()
+	s.startTrunks() // the first Serve starts the trunks' registration and qualify
 
 	errc := make(chan error, 1)
 	go func() { errc <- run() }()
@@ -406,6 +409,7 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 	s.mu.Lock()
 	st.closing = true
 	s.mu.Unlock()
+	s.stopTrunks() // unregister while the sockets are open; any Serve stopping stops them
 	st.cancel(ErrServerClosed)
 	st.calls.Wait()
 	s.hangupCalls(key) // outbound calls on this socket, now that no Dial runs
