@@ -68,4 +68,8 @@ walk menu_walk_inband.xml sipptones inband main,payments,payments_refund,payment
 # then presses 1 (account) by RFC 2833.
 walk late_offer.xml sipplate rfc4733 main,account '1'
 
+# RFC 4028 session timers as a carrier uses them: Session-Expires 90 with refresher=uac (the
+# 200 keeps it, with Require: timer), refreshed by UPDATE and by re-INVITE, then BYE.
+walk session_timer.xml sipptimer rfc4733 main ''
+
 echo "interop: ok"
