@@ -847,13 +847,14 @@ func checkRequest(req *sipmsg.Request) (int, string, sipmsg.Header) {
 	default:
 		return 416, "Unsupported URI Scheme", nil
 	}
-	// RFC 3261 §8.2.2.3: we support no extension, so any option tag a
-	// request requires is unsupported. Not for ACK and CANCEL (§9.1).
+	// RFC 3261 §8.2.2.3: an option tag a request requires that we do not
+	// support gets 420 with Unsupported. We support session timers (RFC
+	// 4028 "timer", sip/timers.go) only. Not for ACK and CANCEL (§9.1).
 	if !req.IsAck() && !req.IsCancel() {
 		var tags []string
 		for _, h := range req.GetHeaders("Require") {
 			for _, t := range strings.Split(h.Value(), ",") {
-				if t = strings.TrimSpace(t); t != "" {
+				if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "timer") {
 					tags = append(tags, t)
 				}
 			}
