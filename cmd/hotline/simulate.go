@@ -304,7 +304,7 @@ func (s *simulation) action(a menus.Action) {
 	case menus.Freeze:
 		s.end("hand over to the freeze lane")
 	case menus.Transfer:
-		s.end("transfer to " + a.URI)
+		s.end("transfer to " + a.Target())
 	default:
 		fmt.Fprintf(w, "  %v\n", a)
 	}
