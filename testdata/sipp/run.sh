@@ -72,4 +72,51 @@ walk late_offer.xml sipplate rfc4733 main,account '1'
 # 200 keeps it, with Require: timer), refreshed by UPDATE and by re-INVITE, then BYE.
 walk session_timer.xml sipptimer rfc4733 main ''
 
+# Carrier registration: a second `hotline serve` with a trunk (register: true) pointing at
+# sipp as the carrier's registrar (carrier_register.xml: 401, then 200 granting 300 s).
+# /api/v1/trunks must show the trunk registered and up; at SIGTERM Hotline removes the
+# binding (Expires: 0, challenged again) before it exits, which ends sipp's scenario.
+echo "== sipp: carrier_register.xml"
+reg_sip=127.0.0.1:$((sip_port + 2)) reg_admin=127.0.0.1:$(( ${admin##*:} + 2 )) carrier_port=$((sip_port + 40))
+mkdir -p "$out/reg"
+python3 - cmd/hotline/defaults/hotline.yaml "$out/reg/hotline.yaml" "$PWD/cmd/hotline/defaults/prompts" "$carrier_port" <<'PY'
+import sys
+src, dst, prompts, port = sys.argv[1:]
+lines = [l.replace("{file: prompts/", "{file: " + prompts + "/") for l in open(src).read().splitlines()]
+i = lines.index("sip:") + 1
+lines[i:i] = ["  trunks:",
+              f'    - {{name: carrier, uri: "sip:127.0.0.1:{port}", username: acct1, password: trunkpw, register: true}}']
+open(dst, "w").write("\n".join(lines) + "\n")
+PY
+timeout 60 sipp -sf testdata/sipp/carrier_register.xml -i 127.0.0.1 -p "$carrier_port" -m 1 \
+	-timeout 50s -timeout_error -nostdin -trace_err -error_file "$out/reg/sipp_err.log" \
+	>"$out/reg/sipp.out" 2>&1 &
+sipp_pid=$!
+HOTLINE_SIP_LISTEN=$reg_sip HOTLINE_ADMIN_LISTEN=$reg_admin \
+	HOTLINE_MEDIA_RTP_PORT_MIN=31002 HOTLINE_MEDIA_RTP_PORT_MAX=31100 \
+	"$bin" serve --config "$out/reg/hotline.yaml" --data "$out/reg" >"$out/reg/hotline.log" 2>&1 &
+reg_pid=$!
+regfail() {
+	kill "$reg_pid" "$sipp_pid" 2>/dev/null || true
+	echo "--- sipp (carrier)"; cat "$out/reg/sipp.out" "$out/reg/sipp_err.log" 2>/dev/null || true
+	echo "--- trunks"; cat "$out/reg/trunks.json" 2>/dev/null || true
+	echo "--- hotline (trunk) log"; cat "$out/reg/hotline.log"
+	fail "$*"
+}
+registered= deadline=$((SECONDS + 15))
+while [ "$SECONDS" -lt "$deadline" ]; do
+	curl -fs -m 2 "http://$reg_admin/api/v1/trunks" >"$out/reg/trunks.json" 2>/dev/null &&
+		python3 - "$out/reg/trunks.json" <<'PY' && { registered=1; break; }
+import json, sys
+t = {t["name"]: t for t in json.load(open(sys.argv[1]))["trunks"]}["carrier"]
+sys.exit(not (t["registered"] and t["up"] and t["registered_until"]))
+PY
+	sleep 0.1
+done
+[ -n "$registered" ] || regfail "the trunk did not register"
+echo "  trunks: $(tr -d ' \n' <"$out/reg/trunks.json")"
+kill -TERM "$reg_pid"
+wait "$reg_pid" || regfail "hotline (trunk) exited with $?"
+wait "$sipp_pid" || regfail "sipp (carrier) saw no unregister: exit $?"
+
 echo "interop: ok"
