@@ -231,7 +231,7 @@ func buildMenu(l *loaded) (*ivr.Menu, error) {
 	}
 	// Transfers dial with the queues' dialler (issue 11).
 	tree, err := menus.CompileWith(l.Menus, menus.CompileOptions{Enabled: map[string]bool{
-		"freeze": l.Freeze.Enabled, "enqueue": len(l.Queues) > 0, "transfer": len(l.Queues) > 0}})
+		"freeze": l.Freeze.Enabled, "enqueue": len(l.Queues) > 0, "transfer": true}})
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -129,12 +129,13 @@ func startWith(ctx context.Context, cfgPath, dataFlag string, log *slog.Logger) 
 			return nil, err
 		}
 	}
-	if len(l.Queues) > 0 {
-		if err := s.openQueues(ctx, l, srv); err != nil {
-			s.cancel(err)
+	// The dispatcher runs even with no queue: menu transfers dial through it.
+	if err := s.openQueues(ctx, l, srv); err != nil {
+		s.cancel(err)
+		if s.db != nil {
 			s.db.Close()
-			return nil, err
 		}
+		return nil, err
 	}
 	// UDP and TCP on the same port: bind UDP first, then TCP on the port it got.
 	fail := func(err error) (*server, error) {
@@ -355,7 +356,9 @@ func (s *server) openQueues(ctx context.Context, l *loaded, srv *sip.Server) err
 	if err := s.eng.EnableQueues(ctx, l.Queues, l.Agents, l.AgentCodes, srv); err != nil {
 		return err
 	}
-	s.log.Info("hold queues on", "queues", len(l.Queues), "agents", len(l.Agents))
+	if len(l.Queues) > 0 {
+		s.log.Info("hold queues on", "queues", len(l.Queues), "agents", len(l.Agents))
+	}
 	return nil
 }
 

@@ -31,7 +31,8 @@ func TestE2E_TransferToPartnerLineBothHear(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cfg := queueConfig(t, t.TempDir(), "    ring_timeout: 5s\n", "", "")
+	// No queue: transfers dial through the dispatcher all the same.
+	cfg := e2eConfigWith(t, "system_prompts: "+shortPromptDir("system")+"\n")
 	l, err := loadConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
