@@ -101,6 +101,8 @@ func (p overloadPhase) on(ctx context.Context, c *call, ev event) error {
 			h.callbackNow = true
 			return c.to(ctx, h)
 		}
+	case rtpTimeoutEvent:
+		return c.dead(ctx, OutcomeRTPTimeout)
 	case hangupEvent:
 		c.setOutcome(OutcomeCallerHangup)
 	case shutdownEvent:
