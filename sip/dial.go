@@ -318,11 +318,16 @@ func (s *Server) acquireOut(ctx context.Context, transport, key string) (*serveS
 }
 
 // advertise returns the host and port for our Contact and Via on a call
-// leaving from st toward dest.
+// leaving from st toward dest: sip.external_address when set (its port, if any,
+// for UDP and TCP), else sip.host, else the socket's own address.
 func (s *Server) advertise(st *serveState, dest string) (string, int, error) {
 	host, port, err := sipmsg.ParseAddr(st.addr.String())
 	if err != nil {
 		return "", 0, err
+	}
+	transport, _, _ := strings.Cut(st.key, ":")
+	if eh, ep := externalFor(s.cfg.ExternalAddress, transport, port); eh != "" {
+		return eh, ep, nil
 	}
 	if s.cfg.Host != "" {
 		return s.cfg.Host, port, nil
@@ -338,6 +343,67 @@ func (s *Server) advertise(st *serveState, dest string) (string, int, error) {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).IP.String(), port, nil
+}
+
+// parseExternal splits sip.external_address ("host", "host:port", "[v6]:port") into its
+// host (no brackets) and port (0: none given).
+func parseExternal(a string) (string, int, error) {
+	if a == "" {
+		return "", 0, nil
+	}
+	if ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")); ip != nil {
+		if ip.IsUnspecified() || ip.IsMulticast() {
+			return "", 0, errors.New("not a unicast address")
+		}
+		return ip.String(), 0, nil
+	}
+	host, port := a, 0
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", 0, fmt.Errorf("bad port %q", p)
+		}
+		host, port = h, n
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() || ip.IsMulticast() {
+			return "", 0, errors.New("not a unicast address")
+		}
+		return ip.String(), port, nil
+	}
+	if host == "" || strings.ContainsAny(host, " \t\r\n<>;:@[]/?,\"") {
+		return "", 0, errors.New("not an IP or host name")
+	}
+	return host, port, nil
+}
+
+// externalFor returns the host and port to advertise for a socket of transport bound on
+// port when sip.external_address ext is set: its host, and its port for UDP and TCP (the
+// sip.listen socket's; TLS keeps its own). "" when ext is empty.
+func externalFor(ext, transport string, port int) (string, int) {
+	host, ep, err := parseExternal(ext)
+	if err != nil || host == "" {
+		return "", 0
+	}
+	if ep != 0 && !strings.EqualFold(transport, "tls") {
+		port = ep
+	}
+	return host, port
+}
+
+// viaOptions are the client options for the Via of requests we send with sent-by
+// host:port: always rport (RFC 3581 §3: the far end answers to the port the request came
+// from, through a NAT); host:port only when set (port only with sip.external_address, else
+// the transport fills in the socket's own).
+func viaOptions(ext, host string, port int) []sipgo.ClientOption {
+	opts := []sipgo.ClientOption{sipgo.WithClientNAT()}
+	if host != "" {
+		opts = append(opts, sipgo.WithClientHostname(host))
+	}
+	if ext != "" && port != 0 {
+		opts = append(opts, sipgo.WithClientPort(port))
+	}
+	return opts
 }
 
 // Dial places a call from the server's own user agent and waits for the
@@ -470,7 +536,7 @@ func (s *Server) dialOnce(ctx context.Context, target string, sdp []byte, o Dial
 	// A sipgo client per call: it carries the Via host and, over UDP, the socket every
 	// request of the call leaves from; the CANCEL sipgo builds itself would otherwise go
 	// out on a fresh socket of its own.
-	opts := []sipgo.ClientOption{sipgo.WithClientHostname(host)}
+	opts := viaOptions(s.cfg.ExternalAddress, host, port)
 	if laddr.IP != nil {
 		opts = append(opts, sipgo.WithClientConnectionAddr(laddr.String()))
 	}

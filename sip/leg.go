@@ -61,7 +61,7 @@ func newLeg(parent context.Context, s *Server, req *sipmsg.Request, tx sipmsg.Se
 	}
 	l.setUp(s, l, inv.CSeq().SeqNo)
 	l.id = inv.CallID().Value()
-	l.contact = contactFor(inv, la)
+	l.contact = contactFor(inv, la, s.cfg.ExternalAddress)
 	l.localCSeq.Store(rand.Uint32N(1<<15) + 1)
 	if la != nil && !sipmsg.IsReliable(inv.Transport()) {
 		if host, port, err := sipmsg.ParseAddr(la.String()); err == nil {
@@ -75,8 +75,9 @@ func newLeg(parent context.Context, s *Server, req *sipmsg.Request, tx sipmsg.Se
 
 // contactFor builds our Contact from the socket the request arrived on: a SIPS URI when the
 // dialog must be secure (tls.go), else a SIP URI naming the transport unless it is UDP
-// (transport=tcp, transport=tls).
-func contactFor(req *sipmsg.Request, la net.Addr) *sipmsg.ContactHeader {
+// (transport=tcp, transport=tls). With sip.external_address ext set, its host (and its
+// port, but over TLS) stands for the socket's.
+func contactFor(req *sipmsg.Request, la net.Addr, ext string) *sipmsg.ContactHeader {
 	u := sipmsg.Uri{Scheme: "sip", Host: req.Recipient.Host, Port: req.Recipient.Port}
 	sips := secureDialog(req)
 	if sips {
@@ -89,6 +90,9 @@ func contactFor(req *sipmsg.Request, la net.Addr) *sipmsg.ContactHeader {
 			}
 			u.Port = port
 		}
+	}
+	if host, port := externalFor(ext, req.Transport(), u.Port); host != "" {
+		u.Host, u.Port = host, port
 	}
 	if t := strings.ToLower(req.Transport()); t != "udp" && !sips {
 		u.UriParams = sipmsg.NewParams()

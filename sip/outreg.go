@@ -316,7 +316,7 @@ func (s *Server) trunkRequest(t Trunk, method sipmsg.RequestMethod, st *serveSta
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", s.cfg.UserAgent))
 	req.SetTransport(strings.ToUpper(transport))
 
-	opts := []sipgo.ClientOption{sipgo.WithClientHostname(host)}
+	opts := viaOptions(s.cfg.ExternalAddress, host, port)
 	if transport == "udp" {
 		// From the served socket, so that answers (and a NAT's mapping) come back to it.
 		if h, pt, err := sipmsg.ParseAddr(st.addr.String()); err == nil {

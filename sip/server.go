@@ -54,6 +54,13 @@ type Config struct {
 	// on an unspecified address (0.0.0.0, ::), the local IP the system
 	// routes toward the far end.
 	Host string `mapstructure:"host"`
+	// ExternalAddress is the host or IP, with an optional port, advertised instead of the
+	// bound address (Listen stays what the sockets bind): the Contact of our answers and
+	// of the calls we place, the Via of every request we send (calls, BYE, re-INVITE,
+	// REGISTER, OPTIONS). The public address of a NAT or port forward in front of Hotline.
+	// Its port stands for Listen's (UDP, TCP); SIP over TLS keeps its own port. It
+	// supersedes Host, so setting both is an error. Empty: off.
+	ExternalAddress string `mapstructure:"external_address"`
 	// Registrar configures REGISTER handling for agent softphones.
 	Registrar RegistrarConfig `mapstructure:"registrar"`
 	// Trunks are the SIP trunks Dial can call through (DialOptions.Trunk); calls arriving
@@ -109,6 +116,11 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Host, " \t\r\n<>;:@") && net.ParseIP(c.Host) == nil {
 		errs = append(errs, fmt.Errorf("host %q: not an IP or host name", c.Host))
+	}
+	if _, _, err := parseExternal(c.ExternalAddress); err != nil {
+		errs = append(errs, fmt.Errorf("external_address %q: %w", c.ExternalAddress, err))
+	} else if c.ExternalAddress != "" && c.Host != "" {
+		errs = append(errs, errors.New("host, external_address: set one (external_address supersedes host)"))
 	}
 	if err := c.Registrar.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("registrar: %w", err))
@@ -224,7 +236,8 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		_ = ua.Close()
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(edge.logger))
+	extHost, extPort, _ := parseExternal(cfg.ExternalAddress) // validated
+	cli, err := sipgo.NewClient(ua, append(viaOptions(cfg.ExternalAddress, extHost, extPort), sipgo.WithClientLogger(edge.logger))...)
 	if err != nil {
 		_ = ua.Close()
 		return nil, fmt.Errorf("sip: new server: %w", err)
