@@ -78,6 +78,12 @@ type BridgeConfig struct {
 	// goroutine can still act on a key (a freeze key during an agent
 	// call). DigitsB does the same for leg b.
 	DigitsA, DigitsB bool
+	// TakeDigitsA reports the RFC 4733 key presses received on leg a on
+	// a.Digits instead of relaying them to leg b: leg b hears no event
+	// from leg a, and leg a's owner acts on the keys (an agent's feature
+	// codes). In-band tones still pass with the audio. TakeDigitsB does
+	// the same for leg b.
+	TakeDigitsA, TakeDigitsB bool
 	// DropEvents drops, and counts, a key press bound for a leg that
 	// negotiated no telephone-event, instead of sending it there as an
 	// in-band tone of DefaultDigitDuration.
@@ -148,8 +154,9 @@ func Bridge(ctx context.Context, a, b *Session, cfg BridgeConfig) (*Bridged, err
 		ab: newRelayQueue(a.current(), b.current(), cfg.DropEvents),
 		ba: newRelayQueue(b.current(), a.current(), cfg.DropEvents),
 	}
-	br.la = &bridgeLink{in: br.ab, out: br.ba, report: cfg.DigitsA}
-	br.lb = &bridgeLink{in: br.ba, out: br.ab, report: cfg.DigitsB}
+	br.ab.taken, br.ba.taken = cfg.TakeDigitsA, cfg.TakeDigitsB
+	br.la = &bridgeLink{in: br.ab, out: br.ba, report: cfg.DigitsA || cfg.TakeDigitsA}
+	br.lb = &bridgeLink{in: br.ba, out: br.ab, report: cfg.DigitsB || cfg.TakeDigitsB}
 	if !a.link.CompareAndSwap(nil, br.la) {
 		return nil, fmt.Errorf("bridge: leg a: %w", ErrBridged)
 	}
@@ -213,6 +220,7 @@ type relayQueue struct {
 	tbl     *[256]byte // source to destination codec, nil: same codec
 	silence byte       // the destination codec's silence
 	mode    int        // relayAsEvents, relayAsTones or relayDrop
+	taken   bool       // the source's owner takes its key presses: none is relayed
 
 	mu      sync.Mutex
 	buf     [relayCap]byte // ring of destination-codec samples
@@ -341,7 +349,7 @@ func (q *relayQueue) trimLocked() {
 // segment, later timestamp) update its duration and end. It runs on the
 // source reader and does not allocate.
 func (q *relayQueue) event(ssrc, ts uint32, payload []byte, isNew bool, now time.Time) {
-	if len(payload) < eventPayloadSize {
+	if q.taken || len(payload) < eventPayloadSize {
 		return
 	}
 	code := payload[0]

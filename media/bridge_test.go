@@ -729,3 +729,47 @@ func BenchmarkRelayQueue(b *testing.B) {
 		}
 	}
 }
+
+// TestBridge_TakeDigits: leg b's presses go to b.Digits only, never to leg
+// a (an agent's feature code is not heard by the caller); its audio and
+// leg a's presses are relayed as usual.
+func TestBridge_TakeDigits(t *testing.T) {
+	t.Parallel()
+	sinkA, sinkB := listen(t), listen(t)
+	a := NewSession(listen(t), SessionConfig{DTMFPT: testDTMFPT, Remote: addr(sinkA)})
+	b := NewSession(listen(t), SessionConfig{DTMFPT: testDTMFPT, Remote: addr(sinkB)})
+	br, err := Bridge(t.Context(), a, b, BridgeConfig{TakeDigitsB: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voice := distinctPrompt("voice", 1).Frames(PCMU)
+	b.receive(rtpPacket(testDTMFPT, 1, 1000, 7, true, AppendEvent(nil, 10, false, 10, 160)), addr(sinkB)) // *
+	b.receive(rtpPacket(testDTMFPT, 2, 1000, 7, false, AppendEvent(nil, 10, true, 10, 320)), addr(sinkB))
+	b.receive(rtpPacket(0, 3, 1320, 7, true, voice[0]), addr(sinkB))
+	a.receive(rtpPacket(testDTMFPT, 1, 5000, 9, true, AppendEvent(nil, 4, true, 10, 160)), addr(sinkA))
+	for range 3 {
+		a.tick()
+		b.tick()
+	}
+	pa, pb := readPackets(t, sinkA, 3), readPackets(t, sinkB, 3)
+	for _, g := range pa {
+		if g.PayloadType == testDTMFPT {
+			t.Fatalf("leg a was sent b's press: % x", g.Payload)
+		}
+	}
+	if !bytes.Equal(pa[0].Payload, voice[0]) {
+		t.Error("b's audio not relayed to a")
+	}
+	if pb[0].PayloadType != testDTMFPT || pb[0].Payload[0] != 4 {
+		t.Errorf("a's press not relayed to b: pt %d % x", pb[0].PayloadType, pb[0].Payload)
+	}
+	if len(b.Digits()) != 1 || len(a.Digits()) != 0 {
+		t.Fatalf("digits: a %d, b %d; want b's one press on b", len(a.Digits()), len(b.Digits()))
+	}
+	if d := <-b.Digits(); d.Key != '*' || d.Mode != ModeRFC4733 {
+		t.Fatalf("b's digit %+v", d)
+	}
+	if st := br.Stats().BToA; st.Events != 0 || st.EventsDropped != 0 {
+		t.Fatalf("b to a stats %+v: a taken press is not relayed, nor dropped", st)
+	}
+}
