@@ -58,7 +58,7 @@ func (e *Engine) serveAgentCode(ctx context.Context, l *sip.Leg, st queue.AgentS
 		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: err}
 	}
 	defer e.pool.Release(conn)
-	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	local := netip.AddrPortFrom(e.advertise, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
 	answer, neg, err := sdp.Answer(l.RemoteSDP(), sdp.AnswerOptions{Addr: local, Codecs: e.cfg.Media.CodecNames(), SessionID: uint64(e.now().UnixNano())})
 	if err != nil {
 		return &sip.RejectError{Code: 488, Reason: "Not Acceptable Here", Err: fmt.Errorf("call %s: sdp: %w", l.ID(), err)}

@@ -289,7 +289,7 @@ func (r *rtpDialer) dialLeg(ctx context.Context, id, target string, o sip.DialOp
 	if err != nil {
 		return nil, err
 	}
-	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	local := netip.AddrPortFrom(e.advertise, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
 	offer := sdp.Offer(sdp.OfferOptions{Addr: local, Codecs: e.cfg.Media.CodecNames(), DTMF: true, SessionID: uint64(e.now().UnixNano())})
 	call, err := r.sip.Dial(ctx, target, offer, o)
 	if err != nil {

@@ -132,6 +132,7 @@ type Engine struct {
 	metrics   *metrics
 	log       *slog.Logger
 	rtpIP     netip.Addr
+	advertise netip.Addr // the IP our SDP names: media.public_address, else rtpIP (never bound)
 	now       func() time.Time
 	reload    reloader
 	active    atomic.Int64  // calls admitted, for the admission limit
@@ -218,6 +219,10 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	adv, err := cfg.Media.Advertised()
+	if err != nil {
+		return nil, err
+	}
 	pool, err := media.NewPortPool(ip, cfg.Media.RTPPortMin, cfg.Media.RTPPortMax)
 	if err != nil {
 		return nil, err
@@ -237,6 +242,7 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 		node:    fmt.Sprint("hotline-", os.Getpid()),
 		timings: cfg.Dispatch.timings(),
 	}
+	e.advertise = adv
 	e.menu.Store(menu)
 	e.reload.loadedAt = e.now()
 	return e, nil
@@ -366,7 +372,7 @@ func (e *Engine) ServeCall(ctx context.Context, leg Inbound, info CallInfo) (err
 		return &sip.RejectError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("call %s: rtp port: %w", leg.ID(), err)}
 	}
 	defer e.pool.Release(conn)
-	local := netip.AddrPortFrom(e.rtpIP, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	local := netip.AddrPortFrom(e.advertise, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
 	origin := &sdp.Origin{ID: uint64(e.now().UnixNano())} // every SDP of the call's (RFC 3264 §8)
 	off, late := leg.(offerer)
 	late = late && len(leg.RemoteSDP()) == 0

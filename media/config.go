@@ -11,6 +11,10 @@ import (
 type Config struct {
 	// RTPAddress is the IP RTP sockets bind to and that SDP answers advertise; default 127.0.0.1.
 	RTPAddress string `mapstructure:"rtp_address"`
+	// PublicAddress, when set, is the IP SDP offers and answers name (c= and o=) instead of
+	// RTPAddress, which the sockets still bind: the public address of a NAT in front of
+	// Hotline that forwards the RTP ports. Empty: off.
+	PublicAddress string `mapstructure:"public_address"`
 	// RTPPortMin and RTPPortMax bound the per-call RTP ports (even ports are used).
 	// Both 0 means ephemeral ports, as tests use.
 	RTPPortMin int `mapstructure:"rtp_port_min"`
@@ -33,6 +37,11 @@ func (c Config) Validate() error {
 	if c.RTPAddress != "" {
 		if _, err := netip.ParseAddr(c.RTPAddress); err != nil {
 			errs = append(errs, fmt.Errorf("media.rtp_address: %q is not an IP address", c.RTPAddress))
+		}
+	}
+	if c.PublicAddress != "" {
+		if a, err := netip.ParseAddr(c.PublicAddress); err != nil || a.IsUnspecified() || a.IsMulticast() {
+			errs = append(errs, fmt.Errorf("media.public_address: %q is not a unicast IP address", c.PublicAddress))
 		}
 	}
 	if c.RTPPortMin < 0 || c.RTPPortMax > 65535 || c.RTPPortMin > c.RTPPortMax {
@@ -76,6 +85,18 @@ func (c Config) Addr() (netip.Addr, error) {
 	a, err := netip.ParseAddr(c.RTPAddress)
 	if err != nil {
 		return a, fmt.Errorf("media.rtp_address: %w", err)
+	}
+	return a, nil
+}
+
+// Advertised returns the IP SDP names: PublicAddress when set, else the RTP address.
+func (c Config) Advertised() (netip.Addr, error) {
+	if c.PublicAddress == "" {
+		return c.Addr()
+	}
+	a, err := netip.ParseAddr(c.PublicAddress)
+	if err != nil {
+		return a, fmt.Errorf("media.public_address: %w", err)
 	}
 	return a, nil
 }
