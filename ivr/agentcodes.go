@@ -2,9 +2,12 @@ package ivr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
@@ -13,11 +16,128 @@ import (
 )
 
 // AgentCodesConfig are the feature codes an agent dials from its registered softphone to
-// change its state in every queue it serves.
+// change its state in every queue it serves, and the codes an agent presses while bridged
+// to a caller to blind-transfer them (phase_bridged.go).
 type AgentCodesConfig struct {
 	Ready  string `mapstructure:"ready"`  // default *21
 	Pause  string `mapstructure:"pause"`  // default *22
 	Logout string `mapstructure:"logout"` // default *23
+
+	// Transfer maps the key an agent presses after TransferCode to the queue the caller is
+	// transferred to ({"1": "support", "2": "recovery"}); empty: no queue transfers.
+	Transfer map[string]string `mapstructure:"transfer"`
+	// TransferCode starts a transfer to a queue: the code, then one key of Transfer.
+	TransferCode string `mapstructure:"transfer_code"` // default *7
+	// TransferNumberCode starts a transfer to a number: the code, the digits, then #.
+	TransferNumberCode string `mapstructure:"transfer_number_code"` // default *8
+	// TransferAllow is the dial plan a transferred-to number must pass (queue.CompileDialPlan
+	// patterns, with the default callback deny list); empty: numbers are refused.
+	TransferAllow []string `mapstructure:"transfer_allow"`
+	// TransferTrunk dials transferred-to numbers; default the queue's callback_trunk, and
+	// without either the number is a phone registered here.
+	TransferTrunk string `mapstructure:"transfer_trunk"`
+	// TransferPriority is the priority a caller transferred to a queue joins it at, ahead of
+	// the callers who have not yet talked to anyone (the wait so far counts); default 1000.
+	TransferPriority int `mapstructure:"transfer_priority"`
+}
+
+// agentTransferGap is the longest pause between two keys of one transfer code: a code left
+// half-pressed is forgotten after it.
+const agentTransferGap = 5 * time.Second
+
+// agentTransfers are the compiled transfer codes.
+type agentTransfers struct {
+	code, numberCode string
+	queues           map[byte]string // nil: no queue transfers
+	numbers          bool            // some number may pass the plan
+	plan             queue.DialPlan
+	trunk            string
+	priority         int
+}
+
+// transfers compiles the transfer codes against the configured queues.
+func (c AgentCodesConfig) transfers(queues map[string]QueueConfig) (agentTransfers, error) {
+	t := agentTransfers{code: cmpOr(c.TransferCode, "*7"), numberCode: cmpOr(c.TransferNumberCode, "*8"),
+		trunk: c.TransferTrunk, priority: c.TransferPriority, numbers: len(c.TransferAllow) > 0}
+	if t.priority == 0 {
+		t.priority = 1000
+	}
+	var errs []error
+	for _, code := range []string{t.code, t.numberCode} {
+		if strings.Trim(code, "0123456789*#") != "" {
+			errs = append(errs, fmt.Errorf("agent_codes: transfer code %q: keys 0-9 * # only", code))
+		}
+	}
+	if strings.HasPrefix(t.code, t.numberCode) || strings.HasPrefix(t.numberCode, t.code) {
+		errs = append(errs, fmt.Errorf("agent_codes: transfer_code %q and transfer_number_code %q: one starts the other", t.code, t.numberCode))
+	}
+	for key, qn := range c.Transfer {
+		if len(key) != 1 || strings.Trim(key, "0123456789*#") != "" {
+			errs = append(errs, fmt.Errorf("agent_codes.transfer: key %q: one key 0-9 * #", key))
+		}
+		if _, ok := queues[qn]; !ok {
+			errs = append(errs, fmt.Errorf("agent_codes.transfer.%s: no queue %q", key, qn))
+		}
+		if t.queues == nil {
+			t.queues = map[byte]string{}
+		}
+		if key != "" {
+			t.queues[key[0]] = qn
+		}
+	}
+	plan, err := queue.CompileDialPlan(c.TransferAllow, nil, false)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("agent_codes.transfer_allow: %w", err))
+	}
+	t.plan = plan
+	return t, errors.Join(errs...)
+}
+
+// enabled says whether an agent may transfer at all: then the agent's keys go to the
+// caller's call, not to the caller.
+func (t *agentTransfers) enabled() bool { return t != nil && (len(t.queues) > 0 || t.numbers) }
+
+// What the keys pressed so far make.
+const (
+	codeNone    = iota // no code: forget them
+	codeMore           // the start of a code: wait for the next key
+	codeQueue          // a transfer to the queue target
+	codeNumber         // a transfer to the number target
+	codeRefused        // a complete code that is refused (why: target)
+)
+
+// match reads the keys pressed so far (pure: the bridged phase keeps them).
+func (t *agentTransfers) match(keys string) (verdict int, target string) {
+	if len(t.queues) > 0 {
+		switch {
+		case strings.HasPrefix(t.code, keys):
+			return codeMore, ""
+		case len(keys) == len(t.code)+1 && strings.HasPrefix(keys, t.code):
+			if qn, ok := t.queues[keys[len(keys)-1]]; ok {
+				return codeQueue, qn
+			}
+			return codeRefused, "unknown-key"
+		}
+	}
+	if t.numbers {
+		switch {
+		case strings.HasPrefix(t.numberCode, keys):
+			return codeMore, ""
+		case strings.HasPrefix(keys, t.numberCode):
+			num, done := strings.CutSuffix(keys[len(t.numberCode):], "#")
+			switch {
+			case strings.Trim(num, "0123456789") != "" || len(num) > maxKeyedDigits:
+				return codeRefused, refusedBadNumber
+			case !done:
+				return codeMore, ""
+			}
+			if err := t.plan.Check(num); err != nil {
+				return codeRefused, refusalReason(err)
+			}
+			return codeNumber, num
+		}
+	}
+	return codeNone, ""
 }
 
 func (c AgentCodesConfig) states() map[string]queue.AgentState {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -326,13 +327,13 @@ func addrOf(hostport string) netip.Addr {
 }
 
 // bridgeSessions is the engine's bridger for RTP sessions.
-func bridgeSessions(ctx context.Context, a, b Media) (func(), error) {
+func bridgeSessions(ctx context.Context, a, b Media, o ...bridgeOption) (func(), error) {
 	sa, ok1 := a.(*media.Session)
 	sb, ok2 := b.(*media.Session)
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("bridge: %T and %T are not both RTP sessions", a, b)
 	}
-	br, err := media.Bridge(ctx, sa, sb, media.BridgeConfig{})
+	br, err := media.Bridge(ctx, sa, sb, media.BridgeConfig{TakeDigitsB: slices.Contains(o, takeDigitsB)})
 	if err != nil {
 		return nil, err
 	}

@@ -203,6 +203,7 @@ type dispatcher struct {
 
 	contacts contactLister // the registrar, when the dialer is one
 	codes    map[string]queue.AgentState
+	xfer     agentTransfers // the codes a bridged agent transfers the caller with
 	reqs     chan func(now time.Time)
 	done     chan struct{} // closed when run has returned
 	wg       sync.WaitGroup
@@ -231,6 +232,10 @@ func (e *Engine) newDispatcher(queues map[string]QueueConfig, agents []AgentConf
 		dialer: dialer, cbs: e.callbacks, places: e.places, owner: e.node, timing: e.timings,
 		reqs: make(chan func(time.Time)), done: make(chan struct{}), log: e.log, codes: codes.states(),
 		plans: map[string]queue.DialPlan{},
+	}
+	var err error
+	if d.xfer, err = codes.transfers(queues); err != nil {
+		return nil, err
 	}
 	for name, qc := range queues {
 		d.plans[name] = qc.Callback.DialPlan()

@@ -94,6 +94,7 @@ type fakeMedia struct {
 	played  []string
 	closed  bool
 	bridged Media
+	takeB   bool   // bridged keeping its peer's key presses: none relayed to this leg
 	panicOn string // Play panics when asked to play this prompt (a bug in a phase, simulated)
 
 	// The dead-media watch (silenceWatcher): the far end streams until vanish; then silent
@@ -415,10 +416,11 @@ func newTestEngine(t testing.TB) *Engine {
 		e.sys[n] = prompt(n, time.Second)
 	}
 	e.sys[promptMusic] = prompt(promptMusic, 10*time.Second)
-	e.bridge = func(_ context.Context, a, b Media) (func(), error) {
+	e.bridge = func(_ context.Context, a, b Media, o ...bridgeOption) (func(), error) {
 		fa, fb := a.(*fakeMedia), b.(*fakeMedia)
 		fa.mu.Lock()
 		fa.bridged = fb
+		fa.takeB = slices.Contains(o, takeDigitsB)
 		fa.mu.Unlock()
 		return func() {
 			fa.mu.Lock()

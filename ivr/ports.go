@@ -78,7 +78,14 @@ type legDialer interface {
 }
 
 // bridger connects the audio of two legs until the returned stop is called.
-type bridger func(ctx context.Context, a, b Media) (stop func(), err error)
+type bridger func(ctx context.Context, a, b Media, o ...bridgeOption) (stop func(), err error)
+
+// bridgeOption changes how a bridger connects two legs.
+type bridgeOption int
+
+// takeDigitsB: b's RFC 4733 key presses are not relayed to a but stay on b.Digits for the
+// call to read (a bridged agent's transfer codes, which the caller must not hear).
+const takeDigitsB bridgeOption = 1
 
 // callbackStore is what the dispatcher needs of the durable store to restore and dial
 // callbacks. *store.DB is one.

@@ -63,6 +63,8 @@ type CallRecord struct {
 	Freeze      *FreezeRecord     `json:"freeze,omitempty"`
 	Queue       *QueueRecord      `json:"queue,omitempty"`
 	Transfer    *TransferRecord   `json:"transfer,omitempty"`
+	// AgentTransfers are the transfer codes the bridged agent pressed, refused ones too.
+	AgentTransfers []AgentTransfer `json:"agent_transfers,omitempty"`
 	// Peer is the Call-ID of the leg this one was bridged to (the agent's, or the caller's).
 	Peer    string `json:"peer,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
@@ -98,6 +100,17 @@ type TransferRecord struct {
 	Peer       string     `json:"peer,omitempty"` // the other leg's Call-ID
 }
 
+// AgentTransfer is a blind transfer a bridged agent asked for by feature code: who, from
+// which queue, to which queue or number, and why it was refused, if it was.
+type AgentTransfer struct {
+	Agent   string    `json:"agent"`
+	From    string    `json:"from_queue"`
+	Queue   string    `json:"queue,omitempty"`  // the target queue
+	Number  string    `json:"number,omitempty"` // the target number
+	At      time.Time `json:"at"`
+	Refused string    `json:"refused,omitempty"` // unknown-key, not-allowed, denied, bad-number
+}
+
 // clone returns a deep copy, so the call goroutine can keep appending to its own record.
 func (r *CallRecord) clone() *CallRecord {
 	c := *r
@@ -106,6 +119,7 @@ func (r *CallRecord) clone() *CallRecord {
 	c.Prompts = append([]PromptPlay{}, r.Prompts...)
 	c.Phases = append([]PhaseVisit{}, r.Phases...)
 	c.Variables = maps.Clone(r.Variables)
+	c.AgentTransfers = slices.Clone(r.AgentTransfers)
 	if r.Freeze != nil {
 		f := *r.Freeze
 		c.Freeze = &f
