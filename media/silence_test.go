@@ -48,10 +48,12 @@ func TestSilence_StoppedStreamIsReported(t *testing.T) {
 		t.Fatal("nothing received")
 	}
 	b.Close() // gone without a word
-	took := silentWithin(t, a, 3*timeout)
-	// The last packet left at most one frame before Close.
-	if took < timeout-FrameDuration || took > timeout+timeout/silenceChecks+150*time.Millisecond {
-		t.Errorf("reported %v after the stream stopped, want %v to %v", took, timeout, timeout+timeout/silenceChecks)
+	took := silentWithin(t, a, 10*timeout)
+	// Never before the timeout (the last packet left at most one frame before Close). How
+	// soon after it is a matter of the scheduler (a quarter timeout when the machine is
+	// idle): no upper bound here but the wait's, as STYLE.md keeps timing out of unit tests.
+	if took < timeout-FrameDuration {
+		t.Errorf("reported %v after the stream stopped, before the timeout %v", took, timeout)
 	}
 	// Reported once; the session goes on until closed.
 	if err := a.Close(); err != nil {

@@ -447,9 +447,18 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 		s.uaClosed = true
 		s.sending.Unlock()
 		_ = s.ua.Close()
+		// sipgo handles each request on a goroutine of its own: one read just before the
+		// sockets closed may still be on its way, and to answer it sipgo opens a fresh UDP
+		// socket (with a reader) that nothing would close. Close the transports again once
+		// such stragglers are done.
+		tp := s.ua.TransportLayer()
+		for _, d := range []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
+			time.AfterFunc(d, func() { _ = tp.Close() })
+		}
 	}
 	return serveErr
 }
+
 
 // acquire finds the served socket req arrived on and counts a call on it.
 // It returns nil when that socket is shutting down.

@@ -175,6 +175,13 @@ func (c *Client) Close() error {
 	err := errors.Join(c.pc.Close(), c.ln.Close())
 	err = errors.Join(err, c.ua.Close())
 	c.wg.Wait()
+	// A request read just before the sockets closed is still handled on a goroutine of
+	// sipgo's, which opens a fresh UDP socket to answer it: close the transports again once
+	// such stragglers are done (as sip.Server does).
+	tp := c.ua.TransportLayer()
+	for _, d := range []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
+		time.AfterFunc(d, func() { _ = tp.Close() })
+	}
 	if err != nil {
 		return fmt.Errorf("siptest: close client: %w", err)
 	}
