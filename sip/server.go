@@ -459,7 +459,6 @@ func (s *Server) serve(ctx context.Context, network string, addr net.Addr, c io.
 	return serveErr
 }
 
-
 // acquire finds the served socket req arrived on and counts a call on it.
 // It returns nil when that socket is shutting down.
 func (s *Server) acquire(req *sipmsg.Request, la net.Addr) *serveState {
