@@ -14,7 +14,12 @@ export HOTLINE_MEDIA_RTP_PORT_MIN=30000 HOTLINE_MEDIA_RTP_PORT_MAX=31000
 
 "$bin" serve >"$out/hotline.log" 2>&1 &
 pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$out"; }
+extra_pids=() # servers and sipps of the later steps
+cleanup() {
+	kill "$pid" ${extra_pids[@]+"${extra_pids[@]}"} 2>/dev/null || true
+	wait "$pid" ${extra_pids[@]+"${extra_pids[@]}"} 2>/dev/null || true
+	rm -rf "$out"
+}
 trap cleanup EXIT
 for _ in $(seq 50); do
 	curl -fs "http://$admin/readyz" >/dev/null 2>&1 && break
@@ -118,5 +123,112 @@ echo "  trunks: $(tr -d ' \n' <"$out/reg/trunks.json")"
 kill -TERM "$reg_pid"
 wait "$reg_pid" || regfail "hotline (trunk) exited with $?"
 wait "$sipp_pid" || regfail "sipp (carrier) saw no unregister: exit $?"
+
+# --- Steps with their own `hotline serve` (each: its own config, SIP, admin and RTP ports).
+# mkconfig DST EDIT...: the embedded default config with absolute prompt paths, edited:
+# "sip+LINE" inserts LINE under sip:, "allow=LIST" sets sip.allow, "main+LINE" adds an
+# option line to the main menu node.
+mkconfig() {
+	python3 - cmd/hotline/defaults/hotline.yaml "$PWD/cmd/hotline/defaults/prompts" "$@" <<'PY'
+import sys
+src, prompts, dst, *edits = sys.argv[1:]
+lines = [l.replace("{file: prompts/", "{file: " + prompts + "/") for l in open(src).read().splitlines()]
+for e in edits:
+    if e.startswith("sip+"):
+        lines.insert(lines.index("sip:") + 1, "  " + e[4:])
+    elif e.startswith("allow="):
+        i = next(i for i, l in enumerate(lines) if l.startswith("  allow:"))
+        lines[i] = "  allow: " + e[6:]
+    elif e.startswith("main+"):
+        i = lines.index("      options:", lines.index("    main:")) + 1
+        lines.insert(i, "        " + e[5:])
+    else:
+        sys.exit("mkconfig: unknown edit " + e)
+open(dst, "w").write("\n".join(lines) + "\n")
+PY
+}
+# serve DIR SIP_PORT ADMIN_PORT RTP_MIN [ENV=VALUE...]: start hotline with DIR/hotline.yaml
+# (data in DIR, log DIR/hotline.log, 100 RTP ports), wait for /readyz; sets srv_pid.
+serve() {
+	local dir=$1 sport=$2 aport=$3 rmin=$4
+	shift 4
+	env HOTLINE_SIP_LISTEN=127.0.0.1:$sport HOTLINE_ADMIN_LISTEN=127.0.0.1:$aport \
+		HOTLINE_MEDIA_RTP_PORT_MIN=$rmin HOTLINE_MEDIA_RTP_PORT_MAX=$((rmin + 100)) "$@" \
+		"$bin" serve --config "$dir/hotline.yaml" --data "$dir" >"$dir/hotline.log" 2>&1 &
+	srv_pid=$!
+	extra_pids+=("$srv_pid")
+	for _ in $(seq 50); do
+		curl -fs "http://127.0.0.1:$aport/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	curl -fs "http://127.0.0.1:$aport/readyz" >/dev/null || { cat "$dir/hotline.log"; fail "hotline in $dir did not become ready"; }
+}
+# sippcall DIR NAME ARGS...: one bounded sipp run (output in DIR/NAME.out, errors DIR/NAME.err).
+sippcall() {
+	local dir=$1 name=$2
+	shift 2
+	timeout 60 sipp -m 1 -l 1 -timeout 50s -timeout_error -nostdin -trace_err \
+		-error_file "$dir/$name.err" "$@" >"$dir/$name.out" 2>&1
+}
+stepfail() { # DIR MESSAGE
+	echo "--- sipp"; tail -n 40 "$1"/*.out "$1"/*.err 2>/dev/null || true
+	echo "--- hotline ($1) log"; cat "$1/hotline.log"
+	fail "$2"
+}
+
+# Calls arriving from the trunk's address: sip.allow [none] and a trusted trunk whose source
+# is 127.0.0.1. A call from there with a P-Asserted-Identity is accepted and recorded as the
+# trunk's, identity trusted; a call from 127.0.0.2 (not the trunk, not allowed) gets 403.
+echo "== sipp: trunk_call.xml, trunk_refused.xml"
+t_sip=$((sip_port + 4)) t_admin=$(( ${admin##*:} + 4 )) t_dir=$out/trunk
+mkdir -p "$t_dir"
+mkconfig "$t_dir/hotline.yaml" "allow=[none]" \
+	'sip+trunks: [{name: carrier, uri: "sip:127.0.0.1:25074", source: [127.0.0.1], trusted: true}]'
+serve "$t_dir" "$t_sip" "$t_admin" 31200
+sippcall "$t_dir" call 127.0.0.1:"$t_sip" -sf testdata/sipp/trunk_call.xml -i 127.0.0.1 -p 25074 \
+	-mi 127.0.0.1 -mp 26100 || stepfail "$t_dir" "trunk call from 127.0.0.1 failed"
+sippcall "$t_dir" refused 127.0.0.1:"$t_sip" -sf testdata/sipp/trunk_refused.xml -i 127.0.0.2 -p 25076 \
+	-mi 127.0.0.2 -mp 26110 || stepfail "$t_dir" "call from 127.0.0.2 was not refused with 403"
+curl -fs "http://127.0.0.1:$t_admin/api/v1/calls" >"$t_dir/calls.json"
+python3 - "$t_dir/calls.json" <<'PY' || stepfail "$t_dir" "trunk call record"
+import json, sys
+fin = json.load(open(sys.argv[1]))["finished"]
+mine = [c for c in fin if c["caller"]["user"] == "sipptrunk"]
+assert len(mine) == 1, f"want one finished call from sipptrunk, got {len(mine)}"
+c = mine[0]
+print("  trunk:", c.get("trunk"), "trusted:", c["identity_trusted"], "asserted:", c.get("asserted_identity"),
+      "source:", c.get("source"), "nodes:", [n["node"] for n in c["nodes"]], "outcome:", c["outcome"])
+assert c.get("trunk") == "carrier", c.get("trunk")
+assert c["identity_trusted"] is True, c["identity_trusted"]
+assert (c.get("asserted_identity") or {}).get("user") == "+8613800138000", c.get("asserted_identity")
+assert [n["node"] for n in c["nodes"]] == ["main", "account"], c["nodes"]
+assert not [c for c in fin if c["caller"]["user"] == "sippstranger"], "the stranger's call has a record"
+PY
+kill "$srv_pid"; wait "$srv_pid" || true
+
+# Retry-After read: max_calls 1 (set through its env override), a walk holds the slot, and a
+# second INVITE must get 503 with a Retry-After header (retry_after.xml fails without one).
+echo "== sipp: retry_after.xml"
+o_sip=$((sip_port + 6)) o_admin=$(( ${admin##*:} + 6 )) o_dir=$out/overload
+mkdir -p "$o_dir"
+mkconfig "$o_dir/hotline.yaml"
+serve "$o_dir" "$o_sip" "$o_admin" 31400 HOTLINE_MAX_CALLS=1
+sippcall "$o_dir" holder 127.0.0.1:"$o_sip" -sf testdata/sipp/menu_walk.xml -i 127.0.0.1 -p 25078 \
+	-mi 127.0.0.1 -mp 26120 &
+holder=$!
+extra_pids+=("$holder")
+up= deadline=$((SECONDS + 10))
+while [ "$SECONDS" -lt "$deadline" ]; do
+	curl -fs "http://127.0.0.1:$o_admin/api/v1/calls" 2>/dev/null | python3 -c \
+		'import json,sys; sys.exit(not json.load(sys.stdin).get("live"))' && { up=1; break; }
+	sleep 0.1
+done
+[ -n "$up" ] || stepfail "$o_dir" "the holding call never became active"
+sippcall "$o_dir" busy 127.0.0.1:"$o_sip" -sf testdata/sipp/retry_after.xml -i 127.0.0.1 -p 25080 \
+	-mi 127.0.0.1 -mp 26130 -trace_logs -log_file "$o_dir/busy.log" ||
+	stepfail "$o_dir" "no 503 with Retry-After while max_calls was reached"
+echo "  $(grep -m1 'Retry-After' "$o_dir/busy.log" || true)"
+wait "$holder" || stepfail "$o_dir" "the call holding the slot failed"
+kill "$srv_pid"; wait "$srv_pid" || true
 
 echo "interop: ok"
