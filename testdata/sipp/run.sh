@@ -231,4 +231,89 @@ echo "  $(grep -m1 'Retry-After' "$o_dir/busy.log" || true)"
 wait "$holder" || stepfail "$o_dir" "the call holding the slot failed"
 kill "$srv_pid"; wait "$srv_pid" || true
 
+# A transfer reaches a sipp UAS standing in for a partner line, with audio both ways: key 5
+# of the main menu is {action: transfer, uri: sip:partner@127.0.0.1:25084}. The partner
+# (partner_uas.xml, -rtp_echo) sends back every RTP packet it gets; the caller
+# (transfer_call.xml) streams caller.ulaw. Evidence of media both ways, from a capture on lo
+# (python, AF_PACKET; root): the partner got the caller's audio from Hotline (payloads cut
+# from caller.ulaw), sent it back, and the caller got it through the bridge.
+echo "== sipp: transfer_call.xml -> partner_uas.xml"
+x_sip=$((sip_port + 8)) x_admin=$(( ${admin##*:} + 8 )) x_dir=$out/transfer
+partner_port=25084 partner_media=26200 xcaller_media=26140
+mkdir -p "$x_dir"
+mkconfig "$x_dir/hotline.yaml" \
+	"main+\"5\": {action: transfer, uri: \"sip:partner@127.0.0.1:$partner_port\", timeout: 10s}"
+serve "$x_dir" "$x_sip" "$x_admin" 31600
+python3 - "$x_dir" "$partner_media" "$xcaller_media" testdata/sipp/caller.ulaw <<'PY' &
+# Counts UDP packets on lo to the two media ports until SIGTERM, then writes rtp.json.
+import json, os, signal, socket, struct, sys
+d, partner, caller, ulaw = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), open(sys.argv[4], "rb").read()
+ulaw2 = ulaw + ulaw
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+s.bind(("lo", 0))
+s.settimeout(0.2)
+stats = {p: {"packets": 0, "caller_audio": 0, "from": {}} for p in (partner, caller)}
+stats["partner_sent"] = sent = {"caller_audio": 0}
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+open(os.path.join(d, "sniff.ready"), "w").close()
+while not stop:
+    try:
+        pkt, addr = s.recvfrom(4096)
+    except socket.timeout:
+        continue
+    if addr[2] == socket.PACKET_OUTGOING:
+        continue  # lo shows each packet twice
+    ip = pkt[14:]
+    if ip[9] != 17:
+        continue
+    ihl = (ip[0] & 15) * 4
+    sport, dport = struct.unpack("!HH", ip[ihl:ihl + 4])
+    rtp = ip[ihl + 8:]
+    if sport == partner and len(rtp) == 172 and rtp[12:] in ulaw2:
+        sent["caller_audio"] += 1  # the partner's echo, on its way back to Hotline
+    if dport not in stats:
+        continue
+    st = stats[dport]
+    st["packets"] += 1
+    st["from"][str(sport)] = st["from"].get(str(sport), 0) + 1
+    if len(rtp) == 172 and rtp[1] & 127 == 0 and rtp[12:] in ulaw2:
+        st["caller_audio"] += 1
+json.dump({str(k): v for k, v in stats.items()}, open(os.path.join(d, "rtp.json"), "w"))
+PY
+sniff=$!
+extra_pids+=("$sniff")
+for _ in $(seq 50); do [ -e "$x_dir/sniff.ready" ] && break; sleep 0.1; done
+[ -e "$x_dir/sniff.ready" ] || stepfail "$x_dir" "the RTP capture did not start"
+sippcall "$x_dir" partner -sf testdata/sipp/partner_uas.xml -i 127.0.0.1 -p "$partner_port" \
+	-mi 127.0.0.1 -mp "$partner_media" -rtp_echo &
+partner=$!
+extra_pids+=("$partner")
+sippcall "$x_dir" caller 127.0.0.1:"$x_sip" -sf testdata/sipp/transfer_call.xml -i 127.0.0.1 -p 25082 \
+	-mi 127.0.0.1 -mp "$xcaller_media" || stepfail "$x_dir" "the transfer caller failed"
+wait "$partner" || stepfail "$x_dir" "the partner line (sipp UAS) failed: exit $?"
+kill -TERM "$sniff"; wait "$sniff" || stepfail "$x_dir" "the RTP capture failed"
+curl -fs "http://127.0.0.1:$x_admin/api/v1/calls" >"$x_dir/calls.json"
+python3 - "$x_dir/calls.json" "$x_dir/rtp.json" "$partner_media" "$xcaller_media" <<'PY' ||
+import json, sys
+calls, rtp = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+partner, caller = sys.argv[3], sys.argv[4]
+mine = [c for c in calls["finished"] if c["caller"]["user"] == "sippxfer"]
+assert len(mine) == 1, f"want one finished call from sippxfer, got {len(mine)}"
+c = mine[0]
+t = c.get("transfer") or {}
+print("  outcome:", c["outcome"], "transfer:", t)
+print("  rtp to partner:", rtp[partner], "sent by partner:", rtp["partner_sent"], "to caller:", rtp[caller])
+assert c["outcome"] == "transferred", c["outcome"]
+assert t.get("answered_at"), "the transfer was never answered"
+assert t.get("target", "").startswith("sip:partner@127.0.0.1"), t.get("target")
+# caller -> Hotline -> partner: the caller's own audio reached the partner
+assert rtp[partner]["caller_audio"] > 50, "the caller's audio did not reach the partner"
+# partner -> Hotline -> caller: the partner sent it back, and it reached the caller (1 s = 50)
+assert rtp["partner_sent"]["caller_audio"] > 50, "the partner sent no audio"
+assert rtp[caller]["caller_audio"] > 50, "no audio from the partner reached the caller"
+PY
+	stepfail "$x_dir" "transfer to the partner line"
+kill "$srv_pid"; wait "$srv_pid" || true
+
 echo "interop: ok"
