@@ -790,9 +790,6 @@ func (s *Server) checked(h sipgo.RequestHandler) sipgo.RequestHandler {
 		if c := edgeConnOf(tx); c != nil {
 			c.pin()
 			defer c.unpin()
-			if req.IsInvite() {
-				c.earn() // a call was taken on it (INVITEs are refused before here: 403, 503)
-			}
 		}
 		h(req, tx)
 	}

@@ -540,6 +540,9 @@ func (s *Server) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	defer release()
+	if c := edgeConnOf(tx); c != nil {
+		c.earn() // a call was taken on it: its source passed the trust check and the limits
+	}
 	la := localAddr(tx)
 	st := s.acquire(req, la)
 	if st == nil {

@@ -1108,3 +1108,30 @@ func TestEdges_StrangerConnectionClosedSooner(t *testing.T) {
 		t.Fatalf("closed %v after the OPTIONS, before stranger_idle_timeout %v", d, stranger)
 	}
 }
+
+// A refused INVITE earns nothing (review of issue 10): a stranger's connection that got 403
+// still closes after stranger_idle_timeout.
+func TestEdges_RefusedInviteEarnsNoLongIdle(t *testing.T) {
+	t.Parallel()
+	const stranger = 300 * time.Millisecond
+	srv := startServerWith(t, sip.Config{Allow: []string{"none"}, TCP: sip.TCPConfig{ReadTimeout: 200 * time.Millisecond,
+		IdleTimeout: time.Hour, StrangerIdleTimeout: stranger}}, nil, busyHandler)
+	p := dialRaw(t, "tcp", srv.tcp)
+	p.write(expand(`INVITE sip:ivr@$SERVER SIP/2.0
+Via: SIP/2.0/$TRANSPORT $LOCAL;rport;branch=$BRANCH
+Max-Forwards: 70
+From: <sip:caller@example.com>;tag=stranger
+To: <sip:ivr@example.com>
+Call-ID: $CALLID
+CSeq: 1 INVITE
+Contact: <sip:caller@$LOCAL>
+Content-Length: 0
+
+`, p, srv.tcp))
+	if res, err := p.final(wait); err != nil || res.StatusCode != 403 {
+		t.Fatalf("stranger's INVITE: %v %v, want 403", res, err)
+	}
+	if err := p.closed(wait); err != nil {
+		t.Fatalf("the refused stranger's connection was kept (idle_timeout is an hour): %v", err)
+	}
+}
