@@ -528,11 +528,14 @@ func hasToken(tokens []string, want string) bool {
 func seconds(d time.Duration) int { return max(int(d/time.Second), 1) }
 
 // checkInterval answers 422 Session Interval Too Small, with our Min-SE (RFC 4028 §6, §9),
-// to an INVITE or UPDATE whose Session-Expires is below sip.min_se; others go on to h.
+// to an INVITE or UPDATE whose Session-Expires is below sip.min_se and whose sender supports
+// timers (Supported or Require: timer); a sender that does not could not retry, so its
+// request goes on (the interval is settled at least at the floor). Others go on to h.
 func (s *Server) checkInterval(h sipgo.RequestHandler) sipgo.RequestHandler {
 	minSE := s.cfg.timers().minSE
 	return func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		if se, _, ok := sessionExpires(req); ok && se < minSE {
+		timers := hasToken(headerValues(req, "Supported", "k"), "timer") || hasToken(headerValues(req, "Require", ""), "timer")
+		if se, _, ok := sessionExpires(req); ok && se < minSE && timers {
 			s.respond(tx, req, 422, sipmsg.NewHeader("Min-SE", strconv.Itoa(seconds(minSE))))
 			return
 		}
