@@ -466,8 +466,8 @@ func (e *Engine) watch(l any, m Media) {
 	if a, ok := l.(answered); ok {
 		l = a.Inbound
 	}
-	if r, ok := l.(interface{ RemoteSDP() []byte }); ok {
-		w.SetHeld(media.SDPHolds(r.RemoteSDP()))
+	if r, ok := l.(interface{ RemoteSDP() []byte }); ok && len(r.RemoteSDP()) > 0 {
+		w.SetHeld(media.SDPHolds(r.RemoteSDP())) // a late offer's answer came in the ACK: the reinviter set it
 	}
 	if o, ok := l.(interface{ OnOffer(func(sdp []byte)) }); ok {
 		o.OnOffer(func(sdp []byte) { w.SetHeld(media.SDPHolds(sdp)) })

@@ -43,6 +43,7 @@ func (r *reinviter) ready(local netip.AddrPort, codec media.Codec, mode string, 
 	r.mu.Lock()
 	r.local, r.codec, r.mode, r.sess, r.origin, r.sends = local, codec, mode, sess, origin, dir.Sends()
 	r.mu.Unlock()
+	sess.SetHeld(dir != sdp.SendRecv) // a held call is judged by media.hold_timeout
 }
 
 // confirm lets the call's sender run once the far end confirmed the session (the ACK),
@@ -113,6 +114,9 @@ func (r *reinviter) applyLocked(neg sdp.Negotiated) {
 	p := newCallDTMF(r.mode, neg.DTMFPT != 0)
 	r.sess.Renegotiate(neg.Remote, neg.DTMFPT, p.inband)
 	r.sends = neg.Direction.Sends()
+	// Held or not, whichever way the SDP came: an offer, or the answer in an ACK (a late
+	// offer, a re-INVITE without SDP), which the dead-media watch would not see otherwise.
+	r.sess.SetHeld(neg.Direction != sdp.SendRecv)
 	r.muteLocked()
 	select {
 	case <-r.policy: // replace a policy the call has not picked up yet

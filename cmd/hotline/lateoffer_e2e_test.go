@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/hotline-ivr/hotline/ivr"
 	"github.com/hotline-ivr/hotline/media"
 	"github.com/hotline-ivr/hotline/media/sdp"
 )
@@ -367,5 +368,49 @@ func TestE2E_LateOfferWithoutAnswerIsEnded(t *testing.T) {
 	}
 	if rec := finishedCall(t, s, p.callID); rec.Outcome != "rejected" {
 		t.Errorf("outcome %q, want rejected", rec.Outcome)
+	}
+}
+
+// A caller who answers Hotline's late offer on hold (a=inactive in the ACK) sends no RTP,
+// rightly: it is judged by media.hold_timeout, not media.rtp_timeout (review of issue 11);
+// the same silent caller answering sendrecv is ended as a dead call.
+func TestE2E_LateOfferHeldByTheAnswerIsNotADeadCall(t *testing.T) {
+	t.Parallel()
+	path := e2eConfigWith(t, "")
+	writeFile(t, path, strings.Replace(mustRead(t, path), "media:\n", "media:\n  rtp_timeout: 300ms\n", 1))
+	s, _ := startTestServerWith(t, path)
+	call := func(direction string) *rawPhone {
+		p := newRawPhone(t, s.SIPAddr)
+		p.send("INVITE", 1, "")
+		ok := p.final(1)
+		if ok.code != 200 {
+			t.Fatalf("INVITE without SDP: %d", ok.code)
+		}
+		answer, _, err := sdp.Answer([]byte(ok.body), sdp.AnswerOptions{Addr: netip.MustParseAddrPort("127.0.0.1:40002"),
+			Codecs: []media.CodecName{media.PCMU}, SessionID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.send("ACK", 1, strings.Replace(string(answer), "a=sendrecv", "a="+direction, 1))
+		return p
+	}
+	held := call("inactive") // first: were it judged like the other, it would end first
+	silent := call("sendrecv")
+	silent.awaitBye() // ended: no RTP for rtp_timeout
+	if rec := finishedCall(t, s, silent.callID); rec.Outcome != ivr.OutcomeRTPTimeout {
+		t.Errorf("silent caller: outcome %q, want rtp_timeout", rec.Outcome)
+	}
+	var calls ivr.CallsResponse
+	getJSON(t, "http://"+s.AdminAddr+"/api/v1/calls", &calls)
+	live := false
+	for _, r := range calls.Live {
+		live = live || r.CallID == held.callID
+	}
+	if !live {
+		t.Fatal("the held caller was ended although it holds the call")
+	}
+	held.send("BYE", 2, "")
+	if bye := held.final(2); bye.code != 200 {
+		t.Fatalf("BYE: %d", bye.code)
 	}
 }
