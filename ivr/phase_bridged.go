@@ -240,7 +240,7 @@ func (p *bridgedPhase) release(ctx context.Context, c *call) {
 	select {
 	case <-p.agent.leg.Done():
 	default:
-		p.agent.leg.Hangup(context.WithoutCancel(ctx))
+		hangupBounded(ctx, p.agent.leg) // the caller waits for it: bounded
 	}
 	p.agent.close()
 	c.e.dispatch.completed(p.queue, p.agent.id, p.entry)

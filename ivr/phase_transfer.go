@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hotline-ivr/hotline/menus"
 	"github.com/hotline-ivr/hotline/sip"
@@ -61,7 +62,14 @@ func (p *transferPhase) enter(ctx context.Context, c *call) error {
 	if d == nil { // validation refuses transfers without the dialler
 		return p.failed(ctx, c, errors.New("no dialler"))
 	}
-	target, o := p.t.URI, sip.DialOptions{FromUser: cmpOr(c.callerID(), "hotline"), FromDisplay: "Hotline transfer"}
+	// The caller's number is presented only when a trusted trunk vouched for it: an
+	// unverified From is a claim, and passing it to a carrier would spoof it. Otherwise the
+	// trunk's from_user (or "hotline").
+	fromUser := ""
+	if c.rec.Trusted {
+		fromUser = c.callerID()
+	}
+	target, o := p.t.URI, sip.DialOptions{FromUser: fromUser, FromDisplay: "Hotline transfer"}
 	if target == "" {
 		target, o.Trunk = p.t.Number, p.t.Trunk
 	}
@@ -70,7 +78,7 @@ func (p *transferPhase) enter(ctx context.Context, c *call) error {
 	p.results, p.abandon = make(chan holdEvent), make(chan struct{})
 	c.queued = p.results
 	results, abandon := p.results, p.abandon
-	d.spawn(func() {
+	dial := func() {
 		pr, err := d.dialer.dialLeg(rctx, KindTransfer, target, o)
 		if err == nil && pr == nil {
 			err = errors.New("no leg")
@@ -84,7 +92,14 @@ func (p *transferPhase) enter(ctx context.Context, c *call) error {
 				pr.close()
 			}
 		}
-	})
+	}
+	// Started on the dispatcher's goroutine, so that it is tracked like every dial there and
+	// never races the dispatcher's final wait at a stop (which refuses it instead).
+	if !d.do(func(time.Time) { d.spawn(dial) }) {
+		c.queued = nil
+		cancel()
+		return p.failed(ctx, c, errStopped)
+	}
 	if c.playing == 0 {
 		c.loop(c.prompt(promptMusic))
 	}

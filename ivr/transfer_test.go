@@ -36,13 +36,31 @@ func transferEngine(t *testing.T) (*Engine, *queues) {
 // The partner answers while "connecting you" plays: once it has played the caller is
 // bridged; the record shows the transfer and the partner's leg has its own record. The
 // partner hangs up: so do we, to the caller.
-func TestTransfer_AnsweredIsBridged(t *testing.T) {
+// An unverified caller's From is never presented to the partner line as the caller ID.
+func TestTransfer_UnverifiedCallerIDNotPresented(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e, q := transferEngine(t)
-		p := dial(t.Context(), e, "c1", "+100")
+		p := dial(t.Context(), e, "c1", "+19005550199")
 		p.m.digits <- mediaDigit('5', "rfc4733", time.Now())
 		synctest.Wait()
 		r := q.dialer.next(t)
+		if r.opts.FromUser != "" {
+			t.Errorf("caller ID %q presented, want the trunk's own", r.opts.FromUser)
+		}
+		p.leg.farHangup()
+		synctest.Wait()
+		must(t, p.ended(t))
+	})
+}
+
+func TestTransfer_AnsweredIsBridged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, q := transferEngine(t)
+		p := dialWith(t.Context(), e, "c1", "anonymous", trusted("+100"))
+		p.m.digits <- mediaDigit('5', "rfc4733", time.Now())
+		synctest.Wait()
+		r := q.dialer.next(t)
+		// The caller's number is presented because a trusted trunk vouched for it.
 		if r.target != "sip:desk@partner.example" || r.id != KindTransfer || r.opts.FromUser != "+100" || r.opts.Trunk != "" {
 			t.Fatalf("dialled %q as %q with %+v", r.target, r.id, r.opts)
 		}
