@@ -72,8 +72,8 @@ func (e *Engine) admitBrownout() (release func(), ok bool) {
 }
 
 // overloadPhase says the offer once and waits for a key: the freeze key (the tree's global
-// freeze action) to the freeze lane, 1 to a callback in the overload queue; silence, or any
-// other key, ends the call politely.
+// freeze action) to the freeze lane, 1 to a callback in the overload queue; other keys are
+// ignored, and silence ends the call politely.
 type overloadPhase struct{}
 
 func (overloadPhase) name() string { return "overload" }

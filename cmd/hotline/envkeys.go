@@ -92,7 +92,7 @@ func unknownEnv(environ []string) error {
 	var bad []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, envPrefix) && !known[name] {
+		if strings.HasPrefix(name, envPrefix) && !known[name] && !serviceLink(name) {
 			msg := name + ": names no config key"
 			if s := closest(name, known); s != "" {
 				msg += " (did you mean " + s + "?)"
@@ -105,6 +105,14 @@ func unknownEnv(environ []string) error {
 	}
 	slices.Sort(bad)
 	return fmt.Errorf("environment: %s", strings.Join(bad, "; "))
+}
+
+// serviceLink reports the variables Kubernetes injects for a Service named "hotline"
+// (HOTLINE_SERVICE_HOST, HOTLINE_SERVICE_PORT_SIP, HOTLINE_PORT, HOTLINE_PORT_5060_UDP_ADDR,
+// ...): they name no key, and are not typos.
+func serviceLink(name string) bool {
+	return strings.HasPrefix(name, envPrefix+"SERVICE_") || name == envPrefix+"PORT" ||
+		strings.HasPrefix(name, envPrefix+"PORT_")
 }
 
 // closest returns the known name nearest to name by edit distance, if it is near enough

@@ -69,3 +69,13 @@ func TestConfig_UnknownEnvironmentVariable(t *testing.T) {
 		t.Errorf("loadConfig: %v", err)
 	}
 }
+
+// Kubernetes' service links for a Service named hotline are not config keys, nor errors.
+func TestConfig_KubernetesServiceLinksIgnored(t *testing.T) {
+	t.Setenv("HOTLINE_SERVICE_HOST", "10.0.0.7")
+	t.Setenv("HOTLINE_PORT", "udp://10.0.0.7:5060")
+	t.Setenv("HOTLINE_PORT_5060_UDP_ADDR", "10.0.0.7")
+	if _, err := loadConfig(""); err != nil {
+		t.Errorf("loadConfig: %v", err)
+	}
+}
