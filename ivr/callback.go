@@ -34,8 +34,12 @@ func (d *dispatcher) dialCallback(ctx context.Context, qname, id string, cbID in
 	// Admission first: a callback leg is a call like any other and counts against
 	// max_calls. Over the limit the dial is postponed, not counted as an attempt.
 	release, ok := e.admit(DirectionOutbound, KindCallback)
+	if ok && e.draining.Load() { // stopping: no new call is started, the callback waits
+		release()
+		ok = false
+	}
 	if !ok {
-		d.log.Warn("callback postponed: at the call limit", "callback", cbID)
+		d.log.Warn("callback postponed: at the call limit, or draining", "callback", cbID)
 		releaseAgent()
 		d.do(func(now time.Time) {
 			d.queues[qname].Postpone(id, now, now.Add(d.timing.shedBackoff))

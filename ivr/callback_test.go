@@ -284,3 +284,19 @@ func TestCallback_StopRaceKeepsOnlyTheCallback(t *testing.T) {
 		})
 	}
 }
+
+// Draining (SIGTERM): no callback is dialled any more; it stays pending in the store for
+// the next start.
+func TestCallback_DrainPostponesDials(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		e.Drain()
+		q := enableTestQueues(t, e, storedCallback(t), customerFirst, alice())
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		q.dialer.none(t)
+		if cb := q.st.callback(1); cb.State != store.CallbackPending || cb.Attempts != 0 {
+			t.Errorf("callback %+v, want pending with no attempt used", cb)
+		}
+	})
+}

@@ -137,6 +137,7 @@ type Engine struct {
 	reload    reloader
 	active    atomic.Int64  // calls admitted, for the admission limit
 	brownout  atomic.Int64  // calls on the brown-out offer, beyond the limit
+	draining  atomic.Bool   // Drain: no callback is dialled any more
 	freeze    *freezer      // nil until EnableFreeze
 	dispatch  *dispatcher   // nil until EnableQueues
 	sipStats  sipStats      // nil until ExportSIPStats; the admin API's trunk states
@@ -497,6 +498,10 @@ func (e *Engine) finish(rec *CallRecord, err error) {
 			"nodes", len(rec.Nodes), "keys", len(rec.Keys))
 	}
 }
+
+// Drain stops starting calls of the engine's own: callbacks due are postponed (kept in the
+// store for the next start), while calls in progress go on, agents rung for them included.
+func (e *Engine) Drain() { e.draining.Store(true) }
 
 // CallsInProgress returns how many calls are up (live call records): what a graceful stop
 // waits for.

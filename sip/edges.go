@@ -456,8 +456,8 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 		delay = 0
 		src := sourceOf(c.RemoteAddr())
 		if !l.e.admit(src) {
+			l.e.refused.Add(1) // counted before the peer can see the close
 			_ = c.Close()
-			l.e.refused.Add(1)
 			l.e.logger.Warn("tcp connection refused: too many from its source",
 				"source", c.RemoteAddr().String(), "max_conns_per_source", l.e.cfg.MaxConnsPerSource)
 			continue

@@ -109,6 +109,12 @@ func TestLimits_DrainRefusesNewCallsOnly(t *testing.T) {
 		t.Errorf("%s: the drain touched the call in progress", ev)
 	default:
 	}
+	// A carrier qualifying us with OPTIONS hears 503 too, and routes elsewhere.
+	u := newRawUA(t, srv.udp)
+	u.send(rawMsg{method: "OPTIONS", callID: "qualify"})
+	if res := u.final(1); res.StatusCode != 503 || header(res, "Retry-After") == "" {
+		t.Errorf("OPTIONS while draining: %v, want 503 with Retry-After", res.StartLine())
+	}
 }
 
 // A handler's 503 carries Retry-After: the one it asked for, else 5 s.

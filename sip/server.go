@@ -703,6 +703,10 @@ func (s *Server) onCancel(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 }
 
 func (s *Server) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if s.draining.Load() { // a carrier that qualifies us routes elsewhere while we drain
+		s.respond(tx, req, 503, retryAfter(defaultRetryAfter))
+		return
+	}
 	// RFC 3261 §11.2.
 	s.respond(tx, req, 200,
 		sipmsg.NewHeader("Allow", s.allow()),

@@ -233,6 +233,7 @@ func (s *server) run(ctx context.Context, hup, term <-chan os.Signal) error {
 func (s *server) drainCalls(sig os.Signal, term <-chan os.Signal) {
 	s.admin.SetReady(false)
 	s.sip.Drain()
+	s.eng.Drain()
 	s.log.Info("draining: new calls get 503; calls in progress go on", "signal", sig.String(),
 		"calls", s.eng.CallsInProgress(), "drain_timeout", s.drain)
 	deadline := time.NewTimer(s.drain)
