@@ -426,14 +426,25 @@ func viaOptions(ext, host string, port int) []sipgo.ClientOption {
 //
 // Through a trunk with a failover list (Trunk.Failover), Dial skips the trunks that are
 // down (TrunkUp; all are tried when none is up) and tries the next one when a trunk answers
-// 408 or 5xx or cannot be reached; another 4xx or a 6xx (the callee refused) and ctx's end
-// stop it. The last trunk's error is returned.
+// 408 or 5xx, before any ringing, or cannot be reached; another 4xx or a 6xx (the callee
+// refused), a callee already rung (180, 183) and ctx's end stop it. The last trunk's error
+// is returned.
 func (s *Server) Dial(ctx context.Context, target string, sdp []byte, o DialOptions) (*Call, error) {
 	chain := s.trunkChain(o.Trunk)
 	for i, name := range chain {
-		o.Trunk = name
-		c, err := s.dialOnce(ctx, target, sdp, o)
-		if err == nil || i == len(chain)-1 || !failoverOn(ctx, err) {
+		// A callee who was rung (180, 183) is not rung again through the next trunk: a
+		// 408 or 5xx after that is the call's end, not the trunk's failure.
+		rang := false
+		oo := o
+		oo.Trunk = name
+		oo.OnProgress = func(p Progress) {
+			rang = rang || p.Code > 100
+			if o.OnProgress != nil {
+				o.OnProgress(p)
+			}
+		}
+		c, err := s.dialOnce(ctx, target, sdp, oo)
+		if err == nil || i == len(chain)-1 || rang || !failoverOn(ctx, err) {
 			return c, err
 		}
 		s.log.Info("dial through trunk failed, trying the next", "trunk", name, "next", chain[i+1], "error", err)

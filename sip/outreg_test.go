@@ -26,6 +26,7 @@ type fakeTrunk struct {
 	forbid     atomic.Bool  // answer REGISTERs 403
 	options    atomic.Bool  // answer OPTIONS (else drop them)
 	inviteCode atomic.Int32 // final response to INVITEs; 0: drop them
+	ringFirst  atomic.Bool  // send 180 Ringing before the final response
 
 	regs     chan regSeen // each REGISTER answered with 2xx or 403 (after the challenge)
 	optionsN atomic.Int32
@@ -99,6 +100,10 @@ func (ft *fakeTrunk) serve() {
 					Port: ft.conn.LocalAddr().(*net.UDPAddr).Port}})
 				ft.send(ok, src)
 				continue
+			}
+			if ft.ringFirst.Load() { // rings a while, as a phone does, then gives up
+				ft.send(sipmsg.NewResponseFromRequest(res, 180, "Ringing", nil), src)
+				time.Sleep(100 * time.Millisecond)
 			}
 			ft.send(sipmsg.NewResponseFromRequest(res, code, "", nil), src)
 		case sipmsg.BYE:
@@ -305,17 +310,20 @@ func TestDial_FailoverByFinalResponse(t *testing.T) {
 		name     string
 		code     int
 		failover bool
+		rang     bool
 	}{
-		{"503 goes to the next trunk", 503, true},
-		{"408 goes to the next trunk", 408, true},
-		{"486 busy stops", 486, false},
-		{"603 decline stops", 603, false},
+		{"503 goes to the next trunk", 503, true, false},
+		{"408 goes to the next trunk", 408, true, false},
+		{"486 busy stops", 486, false, false},
+		{"603 decline stops", 603, false, false},
+		{"408 after ringing stops: the callee was rung once", 408, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			first := startFakeTrunk(t, 60)
 			first.inviteCode.Store(int32(tc.code))
+			first.ringFirst.Store(tc.rang)
 			backup := startCarrier(t, "hotline", "trunkpw")
 			cfg := sip.Config{UserAgent: "Hotline-Test", Trunks: []sip.Trunk{
 				{Name: "primary", URI: "sip:" + first.addr(), Failover: []string{"backup"}},
