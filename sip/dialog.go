@@ -219,6 +219,13 @@ func (d *dialog) info(contentType string, body []byte) (code int) {
 // re-INVITEs for transfer and session refresh) is issue 11.
 func (d *dialog) serveReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	n := req.CSeq().SeqNo
+	if d.reinvitePending() {
+		// RFC 3261 §14.2: a re-INVITE while our own (a session refresh) is in progress.
+		if err := tx.Respond(sipmsg.NewResponseFromRequest(req, 491, statusText(491), nil)); err != nil {
+			d.srv.log.Debug("re-INVITE respond failed", "call_id", d.id, "error", err)
+		}
+		return
+	}
 	d.mu.Lock()
 	f, reoffer := d.onReinvite, d.onReoffer
 	d.mu.Unlock()

@@ -254,6 +254,15 @@ type inDialog interface {
 	resend(ack *sipmsg.Request) error
 }
 
+// reinvitePending reports whether a re-INVITE of ours (a session refresh by re-INVITE) is
+// in progress: another INVITE transaction in the dialog must wait (491, RFC 3261 §14.2).
+func (d *dialog) reinvitePending() bool {
+	w := &d.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.refreshing && !w.update
+}
+
 // refresh sends our session refresh (RFC 4028 §7.4, §10): UPDATE without a body when the
 // far end allows it, else a re-INVITE with our last SDP. A 2xx settles the next interval
 // from its Session-Expires (none: the far end wants no timer); a 422 is retried once with

@@ -232,6 +232,14 @@ func TestTimers_WeRefreshWhenTheCallerCannot(t *testing.T) {
 				if tc.method == "INVITE" && string(req.Body()) != answerSDP {
 					t.Errorf("re-INVITE body %q, want our last SDP", req.Body())
 				}
+				if tc.method == "INVITE" { // glare: our re-INVITE is out, the caller sends one
+					c.cseq++
+					c.u.send(rawMsg{method: "INVITE", ruri: c.target, callID: c.callID, fromTag: c.fromTag, toTag: c.toTag,
+						cseq: c.cseq, extra: []string{"Content-Type: application/sdp"}, body: offerSDP})
+					if res := c.u.final(uint32(c.cseq)); res.StatusCode != 491 {
+						t.Errorf("a re-INVITE while ours is pending: %d, want 491 (RFC 3261 §14.2)", res.StatusCode)
+					}
+				}
 				c.u.respond(req, 200, "Session-Expires: 5;refresher=uac", "Contact: <sip:raw@"+c.u.local+">")
 				if tc.method == "INVITE" {
 					if ack := c.u.awaitRequest("ACK", time.Second); ack == nil || ack.CSeq().SeqNo != req.CSeq().SeqNo {
