@@ -295,7 +295,8 @@ func (r *rtpDialer) dialLeg(ctx context.Context, id, target string, o sip.DialOp
 		return nil, err
 	}
 	local := netip.AddrPortFrom(e.advertise, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
-	offer := sdp.Offer(sdp.OfferOptions{Addr: local, Codecs: e.cfg.Media.CodecNames(), DTMF: true, SessionID: uint64(e.now().UnixNano())})
+	origin := &sdp.Origin{ID: uint64(e.now().UnixNano())} // every SDP of the leg's (RFC 3264 §8)
+	offer := sdp.Offer(sdp.OfferOptions{Addr: local, Codecs: e.cfg.Media.CodecNames(), DTMF: true, Origin: origin})
 	call, err := r.sip.Dial(ctx, target, offer, o)
 	if err != nil {
 		e.pool.Release(conn)
@@ -312,6 +313,12 @@ func (r *rtpDialer) dialLeg(ctx context.Context, id, target string, o sip.DialOp
 	sess := media.NewSession(conn, media.SessionConfig{Codec: neg.Codec, DTMFPT: neg.DTMFPT, Remote: neg.Remote,
 		PeerIP: addrOf(call.Source())})
 	sess.Start(context.WithoutCancel(ctx))
+	// The far end's re-INVITEs (a phone's hold, a carrier moving the media, a refresh with
+	// SDP) are answered as an inbound call's are: the leg's codec, its direction honoured.
+	ri := newReinviter()
+	ri.ready(local, neg.Codec, "auto", sess, origin, neg.Direction)
+	ri.confirm(sess, neg.Direction)
+	call.OnReinvite(ri.answer)
 	var once sync.Once
 	return &peer{id: id, leg: call, m: sess, close: func() {
 		once.Do(func() {

@@ -61,6 +61,11 @@ func (c *Call) Cause() error { return c.causeOf() }
 // INFO gets 200.
 func (c *Call) OnInfo(f func(contentType string, body []byte) int) { c.setOnInfo(f) }
 
+// OnReinvite sets the function that answers the far end's re-INVITEs with an offer, as
+// Leg.OnReinvite does (hold, a new address, a session refresh with SDP). Without it a
+// re-INVITE gets our last SDP again. f runs on sipgo's goroutine and must not block.
+func (c *Call) OnReinvite(f func(offer []byte) (answer []byte, code int)) { c.setOnReinvite(f) }
+
 // Hangup sends BYE and waits for its response, bounded by ctx. On a call
 // that already ended, or is being hung up, it does nothing.
 func (c *Call) Hangup(ctx context.Context) error {

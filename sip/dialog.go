@@ -215,8 +215,8 @@ func (d *dialog) info(contentType string, body []byte) (code int) {
 // 3264 §8), whose failure code (488 when it gives none) leaves the session
 // as it was. A re-INVITE without an offer gets ours from the OnReoffer hook
 // (serveReoffer). Without a hook, the 2xx carries our last SDP again. A
-// Call has no hook: renegotiating an outbound call's media (carrier
-// re-INVITEs for transfer and session refresh) is issue 11.
+// Call takes the offer hook too (Call.OnReinvite); a re-INVITE without an
+// offer to a Call gets our last SDP.
 func (d *dialog) serveReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	n := req.CSeq().SeqNo
 	if d.reinvitePending() {

@@ -400,20 +400,35 @@ func TestServer_DialedCallServesInDialogRequests(t *testing.T) {
 		t.Fatalf("re-INVITE: got %d body %q, want 200 with the offer the call was placed with", re.StatusCode, re.Body())
 	}
 	u.ack(callID, ourTag, re)
+	// With the offer hook set, a re-INVITE's offer is answered by it (a held agent, a
+	// carrier moving the media).
+	held := strings.Replace(answerSDP, "a=rtpmap:101", "a=sendonly\r\na=rtpmap:101", 1)
+	call.OnReinvite(func(offer []byte) ([]byte, int) {
+		if string(offer) != held {
+			return nil, 488
+		}
+		return []byte("hold answer"), 200
+	})
+	req("INVITE", 3, []string{"Content-Type: application/sdp"}, held)
+	re = u.final(3)
+	if re.StatusCode != 200 || string(re.Body()) != "hold answer" {
+		t.Fatalf("re-INVITE with the hook: got %d body %q, want the hook's answer", re.StatusCode, re.Body())
+	}
+	u.ack(callID, ourTag, re)
 	req("INFO", 1, nil, "")
 	if res := u.final(1); res.StatusCode != 500 {
 		t.Errorf("INFO with an old CSeq: got %d, want 500", res.StatusCode)
 	}
-	req("BYE", 3, nil, "")
-	if res := u.final(3); res.StatusCode != 200 {
+	req("BYE", 4, nil, "")
+	if res := u.final(4); res.StatusCode != 200 {
 		t.Fatalf("BYE: got %d", res.StatusCode)
 	}
 	recv(t, call.Done(), "the call's end")
 	if !errors.Is(call.Cause(), sip.ErrHangup) {
 		t.Errorf("Cause = %v, want ErrHangup", call.Cause())
 	}
-	req("BYE", 4, nil, "")
-	if res := u.final(4); res.StatusCode != 481 {
+	req("BYE", 5, nil, "")
+	if res := u.final(5); res.StatusCode != 481 {
 		t.Errorf("BYE after the end: got %d, want 481", res.StatusCode)
 	}
 }
