@@ -677,13 +677,13 @@ func TestTorture_RFC4475(t *testing.T) {
 				if tc.udp && network != "udp" {
 					continue
 				}
+				if network == "udp" && len(tc.msg) > 65000 {
+					continue // no UDP datagram is that large: a stream-only case
+				}
 				t.Run(tc.name, func(t *testing.T) {
 					p := dialRaw(t, network, addr)
 					before := srv.EdgeStats().ParseErrors
 					msg := expand(tc.msg, p, addr)
-					if network == "udp" && len(msg) > 65000 {
-						t.Skip("no UDP datagram that large")
-					}
 					p.write(msg)
 					if tc.want == dropped {
 						pollUntil(t, "the parse error", func() bool { return srv.EdgeStats().ParseErrors > before })
