@@ -586,6 +586,7 @@ func (s *Server) dialOnce(ctx context.Context, target string, sdp []byte, o Dial
 	}
 
 	call.fill(sess)
+	call.startMaxDuration() // sip.max_call_duration holds for the calls we place too
 	// Register before the ACK: the far end may send BYE right after it.
 	s.mu.Lock()
 	s.calls[call.dialogID] = call

@@ -144,6 +144,25 @@ func (d *dialog) refreshed(req *sipmsg.Request, res *sipmsg.Response) {
 	}
 }
 
+// startMaxDuration starts sip.max_call_duration for a call we placed, from its answer (an
+// incoming call's starts with the 2xx we send, in refreshed).
+func (d *dialog) startMaxDuration() {
+	cfg := d.srv.cfg.timers()
+	if cfg.maxDuration <= 0 {
+		return
+	}
+	w := &d.watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.started {
+		return
+	}
+	now := time.Now()
+	w.started = true
+	w.maxEnd = now.Add(cfg.maxDuration)
+	w.armLocked(d, now)
+}
+
 // setLocked starts a session interval now.
 func (w *sessionWatch) setLocked(now time.Time, interval time.Duration, weRefresh bool) {
 	w.interval, w.weRefresh = interval, weRefresh

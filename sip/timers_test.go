@@ -11,6 +11,7 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/hotline-ivr/hotline/sip"
+	"github.com/hotline-ivr/hotline/sip/siptest"
 )
 
 // timerCall is a call from a raw UA to a server whose handler answers and reports the
@@ -314,5 +315,22 @@ func TestTimers_UnansweredByeIsBounded(t *testing.T) {
 	r := recv(t, out, "Hangup")
 	if !r.done || r.err == nil {
 		t.Errorf("Hangup took %v, leg over %v, err %v; want it over, with a timeout error", r.took, r.done, r.err)
+	}
+}
+
+// sip.max_call_duration holds for a call the server placed, too: it ends with BYE.
+func TestTimers_MaxCallDurationOfADialledCall(t *testing.T) {
+	t.Parallel()
+	callee := newClient(t)
+	callee.OnInvite(func(ctx context.Context, call *siptest.Call) ([]byte, int) { return []byte(answerSDP), 200 })
+	srv := startServerWith(t, sip.Config{UserAgent: "Hotline-Test", MaxCallDuration: 500 * time.Millisecond}, nil,
+		sip.HandlerFunc(func(context.Context, *sip.Leg) error { return errors.New("no calls here") }))
+	call, err := srv.Dial(testCtx(t), "sip:callee@"+callee.Addr(), []byte(offerSDP), sip.DialOptions{})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	recv(t, call.Done(), "the call's end")
+	if !errors.Is(call.Cause(), sip.ErrMaxDuration) {
+		t.Errorf("cause %v, want ErrMaxDuration", call.Cause())
 	}
 }
