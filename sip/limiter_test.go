@@ -66,3 +66,18 @@ func TestLimiter_Bounded(t *testing.T) {
 		t.Errorf("%d sources kept, bound %d", n, maxLimiterSources)
 	}
 }
+
+// An IPv6 source is counted per /64: rotating the interface identifier does not reset it.
+func TestLimiter_IPv6Per64(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(LimitsConfig{CallsPerSource: 1})
+	if _, _, ok := l.admit(netip.MustParseAddr("2001:db8:1:2::1")); !ok {
+		t.Fatal("first call refused")
+	}
+	if _, _, ok := l.admit(netip.MustParseAddr("2001:db8:1:2::ffff")); ok {
+		t.Error("a second address in the same /64 was not counted with the first")
+	}
+	if _, _, ok := l.admit(netip.MustParseAddr("2001:db8:1:3::1")); !ok {
+		t.Error("another /64 shares the first one's limit")
+	}
+}

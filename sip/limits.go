@@ -76,6 +76,9 @@ func (l *limiter) admit(ip netip.Addr) (release func(), retry time.Duration, ok 
 	if !l.enabled() {
 		return func() {}, 0, true
 	}
+	if ip.Is6() && !ip.Is4In6() { // an IPv6 source is a /64, as at the TCP edges
+		ip = netip.PrefixFrom(ip, 64).Masked().Addr()
+	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

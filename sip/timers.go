@@ -562,6 +562,12 @@ func seconds(d time.Duration) int { return max(int(d/time.Second), 1) }
 func (s *Server) checkInterval(h sipgo.RequestHandler) sipgo.RequestHandler {
 	minSE := s.cfg.timers().minSE
 	return func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if to := req.To(); req.IsInvite() && (to == nil || !to.Params.Has("tag")) {
+			if _, ok := s.originOf(req); !ok {
+				h(req, tx) // a stranger hears 403 from the trust check, nothing of our timers
+				return
+			}
+		}
 		timers := hasToken(headerValues(req, "Supported", "k"), "timer") || hasToken(headerValues(req, "Require", ""), "timer")
 		if se, _, ok := sessionExpires(req); ok && se < minSE && timers {
 			s.respond(tx, req, 422, sipmsg.NewHeader("Min-SE", strconv.Itoa(seconds(minSE))))

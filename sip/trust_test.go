@@ -3,8 +3,10 @@ package sip_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 
+	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/hotline-ivr/hotline/sip"
 	"github.com/hotline-ivr/hotline/sip/siptest"
 )
@@ -164,5 +166,27 @@ func TestTrust_ConfigProblems(t *testing.T) {
 		Trunks: []sip.Trunk{{Name: "t", URI: "sip:carrier.example", Source: []string{"203.0.113.0/24"}, Trusted: true}}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("Validate(%+v): %v", ok, err)
+	}
+}
+
+// A stranger learns nothing of our session timers: 403, not 422, whatever its
+// Session-Expires says.
+func TestTrust_StrangerGets403Before422(t *testing.T) {
+	t.Parallel()
+	srv, _ := trustServer(t, sip.Config{Allow: []string{"127.0.0.1"}})
+	raddr, err := net.ResolveUDPAddr("udp", srv.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9)}, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	u := &rawUA{t: t, conn: conn, local: conn.LocalAddr().String(), server: srv.udp, parser: sipmsg.NewParser()}
+	u.send(rawMsg{method: "INVITE", callID: "stranger-timers", body: offerSDP,
+		extra: []string{"Content-Type: application/sdp", "Supported: timer", "Session-Expires: 60"}})
+	if res := u.final(1); res.StatusCode != 403 {
+		t.Errorf("got %d, want 403 before any 422", res.StatusCode)
 	}
 }
