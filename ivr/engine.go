@@ -131,8 +131,7 @@ type Engine struct {
 	records   *records
 	metrics   *metrics
 	log       *slog.Logger
-	rtpIP     netip.Addr
-	advertise netip.Addr // the IP our SDP names: media.public_address, else rtpIP (never bound)
+	advertise netip.Addr // the IP our SDP names: media.public_address, else media.rtp_address (never bound)
 	now       func() time.Time
 	reload    reloader
 	active    atomic.Int64  // calls admitted, for the admission limit
@@ -237,7 +236,6 @@ func NewEngine(cfg Config, menu *Menu, log *slog.Logger) (*Engine, error) {
 		records: newRecords(cfg.Admin.CallHistory),
 		metrics: newMetrics(),
 		log:     log,
-		rtpIP:   ip,
 		now:     time.Now,
 		bridge:  bridgeSessions,
 		node:    fmt.Sprint("hotline-", os.Getpid()),
