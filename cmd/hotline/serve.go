@@ -297,6 +297,7 @@ func (s *server) stop(cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.hs.Shutdown(ctx)
+	s.hs.Close() // what Shutdown left (a connection that never sent a request is not idle to it)
 	// The SIP servers end their calls (BYE to each caller) and return once the handlers
 	// have; only then may the sockets and the store close under them. Bounded.
 	served := make(chan struct{})
