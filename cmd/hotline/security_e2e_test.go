@@ -69,7 +69,9 @@ func TestE2E_NoMediaBeforeACK(t *testing.T) {
 // two 200s (no ACK), checks the victim got nothing, then ACKs and hangs up.
 func noMediaBeforeACK(t *testing.T, s *server, user string) {
 	t.Helper()
-	victim, err := net.ListenPacket("udp", "127.0.0.1:0")
+	// The victim has a loopback address of its own: no other test's stream can reach it
+	// through a reused port number.
+	victim, err := net.ListenPacket("udp", "127.0.0.77:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func noMediaBeforeACK(t *testing.T, s *server, user string) {
 	}
 	defer attacker.Close()
 	vport := victim.LocalAddr().(*net.UDPAddr).Port
-	sdp := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+	sdp := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.77\r\ns=-\r\nc=IN IP4 127.0.0.77\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", vport)
 	at := attacker.LocalAddr().String()
 	inv := "INVITE sip:" + user + "@" + s.SIPAddr + " SIP/2.0\r\n" +
